@@ -1,0 +1,169 @@
+"""Translating lmrl's ``RunConfig`` into an RLlib algorithm config.
+
+This is the one place that speaks RLlib's builder API. It also holds the
+pieces RLlib needs from us: the env class RLlib instantiates on each runner
+(a text env behind the token adapter), the callback that records episode
+success, and the PPO learner with the optional KL penalty to the reference
+(initial) weights.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import gymnasium as gym
+import torch
+from ray.rllib.algorithms.ppo import PPOConfig
+from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+from ray.rllib.callbacks.callbacks import RLlibCallback
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+from lmrl.envs.adapter import AdapterConfig, TokenizedEnv
+from lmrl.pipelines.config import RunConfig
+from lmrl.policies.module import REF_LOGP, LMPolicyModule
+
+SUCCESS_METRIC = "success_rate"
+
+
+@functools.lru_cache(maxsize=4)
+def _tokenizer(path: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path)
+
+
+class RLlibTextEnv(TokenizedEnv):
+    """The env RLlib builds on every runner: ``make(env_id)`` behind the token adapter.
+
+    ``env_config`` keys: ``env_id``, ``env_kwargs``, ``model_path`` (tokenizer
+    location) and ``adapter`` (an :class:`AdapterConfig` as a dict).
+    """
+
+    def __init__(self, env_config: dict[str, Any]) -> None:
+        import lmrl.envs
+
+        env = lmrl.envs.make(env_config["env_id"], **env_config.get("env_kwargs", {}))
+        super().__init__(env, _tokenizer(env_config["model_path"]), AdapterConfig(**env_config["adapter"]))
+
+
+class SuccessCallback(RLlibCallback):
+    """Logs whether each finished episode reached its goal (``info["success"]``)."""
+
+    def on_episode_end(self, *, episode, metrics_logger=None, **kwargs) -> None:
+        infos = episode.get_infos()
+        success = bool(infos[-1].get("success", False)) if len(infos) else False
+        if metrics_logger is not None:
+            metrics_logger.log_value(SUCCESS_METRIC, float(success), reduce="mean", window=100)
+
+
+class LMPPOLearner(PPOTorchLearner):
+    """PPO with an optional KL penalty to the frozen reference policy.
+
+    The penalty uses the non-negative k3 estimator of KL(pi || pi_ref) on the
+    sampled actions, as in GRPO/TRL (http://joschu.net/blog/kl-approx.html):
+    ``exp(ref - logp) - (ref - logp) - 1``.
+    """
+
+    def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
+        loss = super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
+        coeff = float(config.learner_config_dict.get("kl_ref_coeff", 0.0))
+        if coeff > 0.0 and REF_LOGP in fwd_out:
+            module = self.module[module_id].unwrapped()
+            dist = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
+            logp = dist.logp(batch[Columns.ACTIONS])
+            delta = fwd_out[REF_LOGP] - logp
+            kl = torch.exp(delta) - delta - 1.0
+            mask = batch.get(Columns.LOSS_MASK)
+            mean_kl = kl[mask].mean() if mask is not None else kl.mean()
+            loss = loss + coeff * mean_kl
+            self.metrics.log_value((module_id, "kl_ref"), mean_kl.detach(), window=1)
+        return loss
+
+
+def adapter_config(cfg: RunConfig) -> AdapterConfig:
+    """The adapter shapes implied by the policy section."""
+    p = cfg.policy
+    return AdapterConfig(
+        action_mode=p.action_mode,
+        max_prompt_tokens=p.max_prompt_tokens,
+        max_new_tokens=p.max_new_tokens,
+        max_candidates=p.max_candidates,
+        max_candidate_tokens=p.max_candidate_tokens,
+    )
+
+
+def module_spec(cfg: RunConfig, model_path: str, obs_space: gym.Space, act_space: gym.Space) -> RLModuleSpec:
+    """The RLModule spec for the LLM policy loaded from ``model_path``."""
+    return RLModuleSpec(
+        module_class=LMPolicyModule,
+        observation_space=obs_space,
+        action_space=act_space,
+        model_config={
+            "model_path": model_path,
+            "action_mode": cfg.policy.action_mode,
+            "max_new_tokens": cfg.policy.max_new_tokens,
+            "temperature": cfg.policy.temperature,
+            "value_head_hidden": cfg.policy.value_head_hidden,
+            "init_seed": cfg.policy.init_seed,
+            "kl_ref": cfg.algorithm.kl_ref_coeff > 0.0,
+        },
+    )
+
+
+def build_algorithm_config(cfg: RunConfig, model_path: str) -> PPOConfig:
+    """Our ``RunConfig`` -> RLlib ``PPOConfig`` (new API stack).
+
+    Args:
+        cfg: The validated run config.
+        model_path: Local HF directory with the initial model and tokenizer.
+    """
+    adapter = adapter_config(cfg)
+    env_config = {
+        "env_id": cfg.env.id,
+        "env_kwargs": dict(cfg.env.kwargs),
+        "model_path": model_path,
+        "adapter": adapter.to_dict(),
+    }
+    probe = RLlibTextEnv(env_config)
+    obs_space, act_space = probe.observation_space, probe.action_space
+    probe.close()
+    a, r = cfg.algorithm, cfg.resources
+    n_runners = max(r.num_env_runners, 1)
+    fragment = max(1, a.train_batch_size // (n_runners * r.num_envs_per_env_runner))
+    return (
+        PPOConfig()
+        .environment(RLlibTextEnv, env_config=env_config, observation_space=obs_space, action_space=act_space)
+        .env_runners(
+            num_env_runners=r.num_env_runners,
+            num_envs_per_env_runner=r.num_envs_per_env_runner,
+            num_cpus_per_env_runner=r.num_cpus_per_env_runner,
+            rollout_fragment_length=fragment,
+            gym_env_vectorize_mode="sync",
+        )
+        .learners(
+            num_learners=r.num_learners,
+            num_gpus_per_learner=r.num_gpus_per_learner,
+        )
+        .training(
+            lr=a.lr,
+            gamma=a.gamma,
+            lambda_=a.lambda_,
+            clip_param=a.clip_param,
+            vf_loss_coeff=a.vf_loss_coeff,
+            vf_clip_param=a.vf_clip_param,
+            entropy_coeff=a.entropy_coeff,
+            grad_clip=a.grad_clip,
+            train_batch_size_per_learner=a.train_batch_size,
+            minibatch_size=a.minibatch_size,
+            num_epochs=a.num_epochs,
+            use_kl_loss=False,
+            learner_class=LMPPOLearner,
+            learner_config_dict={"kl_ref_coeff": a.kl_ref_coeff},
+        )
+        .rl_module(rl_module_spec=module_spec(cfg, model_path, obs_space, act_space))
+        .callbacks(SuccessCallback)
+        .debugging(seed=cfg.run.seed, log_level="ERROR")
+        .reporting(metrics_num_episodes_for_smoothing=100)
+    )

@@ -1,0 +1,130 @@
+"""The typed run config: ``RunConfig(env, policy, algorithm, resources, run)``.
+
+Every section forbids unknown keys, so a typo fails loudly. Cross-field checks
+raise with the actual values, in the manner of TRL's ``GRPOConfig``. Loading
+from YAML with ``--set`` overrides lives in :mod:`lmrl.platform.config`; this
+module only defines and validates the schema, so pipelines can use it
+without importing the platform layer.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class EnvConfig(_Section):
+    """Which text env to train on."""
+
+    id: str = Field("lmrl/Maze-v0", description="Registered env id, e.g. lmrl/Maze-v0.")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the env constructor.")
+
+
+class PolicyConfig(_Section):
+    """The LLM-backed policy."""
+
+    model: str = Field(
+        "tiny",
+        description="A preset name (tiny, small), a local HF model directory, or a hub id.",
+    )
+    action_mode: Literal["choose", "generate"] = Field(
+        "choose",
+        description="choose: score the env's admissible actions; generate: sample free text.",
+    )
+    max_prompt_tokens: int = Field(96, ge=1, le=4096, description="Prompt tokens kept (most recent).")
+    max_new_tokens: int = Field(6, ge=1, le=256, description="Generate mode: tokens per action.")
+    max_candidates: int = Field(8, ge=2, le=64, description="Choose mode: admissible actions scored.")
+    max_candidate_tokens: int = Field(8, ge=1, le=64, description="Choose mode: tokens per candidate.")
+    temperature: float = Field(1.0, gt=0.0, description="Sampling temperature (training and sampled eval).")
+    value_head_hidden: int = Field(0, ge=0, description="Hidden width of the value head MLP (0: linear).")
+    init_seed: int = Field(0, description="Seed for randomly initialised presets and the value head.")
+
+
+class AlgorithmConfig(_Section):
+    """The RL algorithm and its hyper-parameters."""
+
+    name: Literal["PPO"] = Field("PPO", description="RLlib algorithm.")
+    lr: float = Field(1e-3, gt=0.0)
+    gamma: float = Field(0.95, ge=0.0, le=1.0)
+    lambda_: float = Field(0.95, ge=0.0, le=1.0, alias="lambda")
+    clip_param: float = Field(0.2, gt=0.0)
+    vf_loss_coeff: float = Field(0.5, ge=0.0)
+    vf_clip_param: float = Field(10.0, gt=0.0)
+    entropy_coeff: float = Field(0.01, ge=0.0)
+    grad_clip: float | None = Field(1.0, gt=0.0)
+    train_batch_size: int = Field(512, ge=1, description="Env steps per training iteration.")
+    minibatch_size: int = Field(128, ge=1)
+    num_epochs: int = Field(4, ge=1)
+    kl_ref_coeff: float = Field(
+        0.0,
+        ge=0.0,
+        description="Weight of the KL penalty to the initial (reference) weights; 0 disables it.",
+    )
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _check_batches(self) -> AlgorithmConfig:
+        if self.minibatch_size > self.train_batch_size:
+            raise ValueError(
+                f"algorithm.minibatch_size ({self.minibatch_size}) must be <= "
+                f"algorithm.train_batch_size ({self.train_batch_size}); "
+                "lower minibatch_size or raise train_batch_size"
+            )
+        return self
+
+
+class ResourcesConfig(_Section):
+    """Where the work runs."""
+
+    num_env_runners: int = Field(1, ge=0, description="Remote sampling actors (0: sample in the driver).")
+    num_envs_per_env_runner: int = Field(8, ge=1, description="Envs batched per runner.")
+    num_cpus_per_env_runner: float = Field(1.0, gt=0.0)
+    num_learners: int = Field(0, ge=0, description="Remote learners (0: learn in the driver).")
+    num_gpus_per_learner: float = Field(0.0, ge=0.0)
+    num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray (default: all).")
+    address: str | None = Field(None, description="Ray cluster address; None starts a local Ray.")
+
+
+class StopConfig(_Section):
+    """When a run stops (the first condition reached)."""
+
+    iterations: int | None = Field(20, ge=1)
+    timesteps: int | None = Field(None, ge=1)
+    time_s: float | None = Field(None, gt=0.0)
+    success_rate: float | None = Field(
+        None, ge=0.0, le=1.0, description="Stop once the training success rate reaches this."
+    )
+
+
+class RunSection(_Section):
+    """Run bookkeeping: seed, output, checkpoints, stop conditions."""
+
+    name: str | None = Field(None, description="Run directory name (default: env and time).")
+    output_dir: str = Field("runs", description="Parent directory of run directories.")
+    seed: int = 0
+    stop: StopConfig = Field(default_factory=StopConfig)
+    checkpoint_every: int = Field(5, ge=1, description="Iterations between RLlib checkpoints.")
+    eval_episodes: int = Field(20, ge=0, description="Greedy episodes evaluated after training.")
+    progress: bool = Field(True, description="Show the rich progress display.")
+
+
+class RunConfig(_Section):
+    """A whole training run.
+
+    Example:
+        >>> cfg = RunConfig.model_validate({"env": {"id": "lmrl/Maze-v0"}})
+        >>> cfg.policy.action_mode
+        'choose'
+    """
+
+    env: EnvConfig = Field(default_factory=EnvConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    algorithm: AlgorithmConfig = Field(default_factory=AlgorithmConfig)
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    run: RunSection = Field(default_factory=RunSection)

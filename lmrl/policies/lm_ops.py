@@ -1,0 +1,207 @@
+"""LM operations the policy is built from: scoring candidates, sampling, teacher forcing.
+
+All take left-padded prompts (``prompt`` and ``pmask`` of shape (B, P)) and
+work for any ``AutoModelForCausalLM`` that accepts ``attention_mask``,
+``position_ids``, ``cache`` and ``logits_to_keep``. Position ids are derived
+from the mask, so left padding does not shift positions.
+
+Token-in/token-out: :func:`sample` returns the token ids it drew with the
+logits it drew them from, and :func:`teacher_force` recomputes those logits
+over the very same ids. Positions after the first EOS are masked the same way
+in both (:func:`mask_after_eos`), so their log-prob is exactly 0.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+#: Logit given to impossible tokens: finite, so entropies stay finite.
+NEG = -1e4
+
+
+def _positions(mask: torch.Tensor) -> torch.Tensor:
+    return (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+def _safe_mask(pmask: torch.Tensor) -> torch.Tensor:
+    # RLlib builds modules on all-zero dummy batches; attend to at least one token.
+    pmask = pmask.clone()
+    pmask[:, -1] = 1
+    return pmask
+
+
+def done_before(tokens: torch.Tensor, eos_id: int) -> torch.Tensor:
+    """(B, T) bool: True at positions after the first EOS (that EOS itself is False)."""
+    is_eos = (tokens == eos_id).long()
+    return (is_eos.cumsum(-1) - is_eos) > 0
+
+
+def mask_after_eos(logits: torch.Tensor, done: torch.Tensor, eos_id: int) -> torch.Tensor:
+    """Forces EOS (log-prob 0) at positions where the sequence has already ended.
+
+    Args:
+        logits: (B, T, V) logits.
+        done: (B, T) bool, True where the sequence ended before this position.
+        eos_id: EOS token id.
+    """
+    forced = torch.full_like(logits, NEG)
+    forced[..., eos_id] = 0.0
+    return torch.where(done.unsqueeze(-1), forced, logits)  # (B, T, V)
+
+
+def trim_prompt(prompt: torch.Tensor, pmask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drops the left-padding columns no row in the batch uses (pure speed: same results)."""
+    used = pmask.any(0).nonzero()
+    start = int(used[0]) if len(used) else pmask.shape[1] - 1
+    return prompt[:, start:], pmask[:, start:]
+
+
+def prompt_features(lm, prompt: torch.Tensor, pmask: torch.Tensor) -> torch.Tensor:
+    """(B, H) last-layer hidden state at the prompt's last token (value-head input)."""
+    prompt, pmask = trim_prompt(prompt, _safe_mask(pmask))
+    out = lm(
+        input_ids=prompt,
+        attention_mask=pmask,
+        position_ids=_positions(pmask),
+        output_hidden_states=True,
+        logits_to_keep=1,
+    )
+    return out.hidden_states[-1][:, -1]
+
+
+def score_candidates(
+    lm,
+    prompt: torch.Tensor,
+    pmask: torch.Tensor,
+    cand: torch.Tensor,
+    cmask: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Length-normalised log-likelihood of each candidate continuation (GLAM/TWOSOME).
+
+    score_k = (1 / |a_k|) * sum_t log p(a_k,t | prompt, a_k,<t); see Carta et al. 2023
+    (https://arxiv.org/abs/2302.02662) and Tan et al. 2024 (https://arxiv.org/abs/2401.14151).
+
+    Args:
+        lm: A causal LM.
+        prompt: (B, P) left-padded prompt ids; pmask: (B, P).
+        cand: (B, K, C) right-padded candidate ids; cmask: (B, K, C).
+
+    Returns:
+        scores (B, K) and prompt features (B, H).
+    """
+    b, k_all, _ = cand.shape
+    prompt, pmask = trim_prompt(prompt, _safe_mask(pmask))
+    # Score only the candidate slots and token columns some row uses; pad the scores back to K.
+    k = max(1, int(cmask.any(-1).sum(-1).max()))
+    c = max(1, int(cmask.any(0).any(0).nonzero().max()) + 1) if cmask.any() else 1
+    cand, cmask = cand[:, :k, :c].contiguous(), cmask[:, :k, :c].contiguous()
+    p = prompt.shape[1]
+    ids = torch.cat([prompt.repeat_interleave(k, 0), cand.reshape(b * k, c)], 1)  # (BK, P+C)
+    mask = torch.cat([pmask.repeat_interleave(k, 0), cmask.reshape(b * k, c)], 1)  # (BK, P+C)
+    out = lm(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=_positions(mask),
+        output_hidden_states=True,
+        logits_to_keep=c + 1,
+    )
+    logits = out.logits[:, :c]  # (BK, C, V): position P-1+t predicts candidate token t
+    tok_logp = torch.gather(F.log_softmax(logits.float(), -1), 2, cand.reshape(b * k, c, 1))[..., 0]
+    cm = cmask.reshape(b * k, c).to(tok_logp.dtype)
+    scores = (tok_logp * cm).sum(-1) / cm.sum(-1).clamp(min=1.0)  # (BK,)
+    features = out.hidden_states[-1][::k, p - 1]  # (B, H): the prompt part is the same for all k
+    scores = F.pad(scores.view(b, k), (0, k_all - k))  # (B, K); unused slots are masked by the caller
+    return scores, features
+
+
+@torch.no_grad()
+def sample(
+    lm,
+    prompt: torch.Tensor,
+    pmask: torch.Tensor,
+    max_new_tokens: int,
+    eos_id: int,
+    temperature: float = 1.0,
+    greedy: bool = False,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Autoregressive sampling for a whole batch with the KV cache.
+
+    Returns:
+        tokens (B, T), the masked and temperature-scaled logits they were drawn
+        from (B, T, V), and the prompt features (B, H).
+    """
+    prompt, pmask = trim_prompt(prompt, _safe_mask(pmask))
+    b = prompt.shape[0]
+    out = lm(
+        input_ids=prompt,
+        attention_mask=pmask,
+        position_ids=_positions(pmask),
+        output_hidden_states=True,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    features = out.hidden_states[-1][:, -1]
+    cache, mask = out.cache, pmask
+    next_pos = pmask.sum(-1, keepdim=True)  # (B, 1)
+    done = torch.zeros(b, dtype=torch.bool, device=prompt.device)
+    tokens, all_logits = [], []
+    for t in range(max_new_tokens):
+        logits = out.logits[:, -1].float() / temperature  # (B, V)
+        logits = mask_after_eos(logits.unsqueeze(1), done.unsqueeze(1), eos_id)[:, 0]
+        if greedy:
+            tok = logits.argmax(-1)
+        else:
+            tok = torch.multinomial(F.softmax(logits, -1), 1, generator=generator)[:, 0]
+        tokens.append(tok)
+        all_logits.append(logits)
+        done = done | (tok == eos_id)
+        if t + 1 == max_new_tokens:
+            break
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+        out = lm(
+            input_ids=tok[:, None],
+            attention_mask=mask,
+            position_ids=next_pos + t,
+            cache=cache,
+            use_cache=True,
+        )
+        cache = out.cache
+    return torch.stack(tokens, 1), torch.stack(all_logits, 1), features
+
+
+def teacher_force(
+    lm,
+    prompt: torch.Tensor,
+    pmask: torch.Tensor,
+    tokens: torch.Tensor,
+    eos_id: int,
+    temperature: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Recomputes the logits of already-sampled ``tokens`` in one forward pass.
+
+    Returns:
+        logits (B, T, V), masked after EOS and temperature-scaled exactly as in
+        :func:`sample`, and the prompt features (B, H).
+    """
+    t = tokens.shape[1]
+    prompt, pmask = trim_prompt(prompt, _safe_mask(pmask))
+    p = prompt.shape[1]
+    ids = torch.cat([prompt, tokens], 1)  # (B, P+T)
+    mask = torch.cat([pmask, torch.ones_like(tokens)], 1)
+    out = lm(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=_positions(mask),
+        output_hidden_states=True,
+        logits_to_keep=t + 1,
+    )
+    logits = out.logits[:, :t].float() / temperature  # (B, T, V)
+    logits = mask_after_eos(logits, done_before(tokens, eos_id), eos_id)
+    return logits, out.hidden_states[-1][:, p - 1]
+
+
+def sequence_logp(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """(B,) sum over T of log softmax(logits)[token]."""
+    return torch.gather(F.log_softmax(logits, -1), 2, tokens.unsqueeze(-1))[..., 0].sum(-1)

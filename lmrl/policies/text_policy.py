@@ -1,0 +1,144 @@
+"""``TextPolicy``: a trained LLM policy for text in, text out, outside RLlib.
+
+Loads an exported policy directory (HF model + tokenizer + ``lmrl.json``) and
+acts on batches of text observations with exactly the operations the RLModule
+uses (:mod:`lmrl.policies.lm_ops`), so evaluation and serving choose what the
+trained module would. Used by ``lmrl eval``, ``lmrl envs rollout --policy
+PATH`` and the Serve deployment.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lmrl.envs.adapter import AdapterConfig, TextCodec
+from lmrl.errors import PolicyError
+from lmrl.policies import lm_ops
+from lmrl.policies.lm import load_lm
+
+META_FILE = "lmrl.json"
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """Reads ``lmrl.json`` from an exported policy directory."""
+    meta_path = Path(path) / META_FILE
+    if not meta_path.is_file():
+        raise PolicyError(
+            f"`{path}` is not an exported lmrl policy (no {META_FILE}); pass a run directory's "
+            "`export/` folder or a directory written by `lmrl train`"
+        )
+    return json.loads(meta_path.read_text())
+
+
+class TextPolicy:
+    """Batched text policy around a causal LM.
+
+    Args:
+        lm: The causal LM (dropout off, eval mode).
+        tokenizer: Its tokenizer.
+        adapter: Prompt format, action mode and shapes.
+        temperature: Sampling temperature.
+        meta: The rest of ``lmrl.json`` (env id, version...).
+
+    Example:
+        >>> policy = TextPolicy.from_pretrained("runs/quickstart/export")
+        >>> policy.act([{"text": "You are in a maze...", "actions": ("north", "east")}])
+        ['north']
+    """
+
+    def __init__(self, lm, tokenizer, adapter: AdapterConfig, temperature: float = 1.0, meta: dict | None = None):
+        self.lm = lm.eval()
+        self.tokenizer = tokenizer
+        self.codec = TextCodec(tokenizer, adapter)
+        self.adapter = adapter
+        self.temperature = temperature
+        self.meta = dict(meta or {})
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> TextPolicy:
+        """Loads an exported policy directory."""
+        meta = read_meta(path)
+        lm, tokenizer = load_lm(str(path))
+        adapter = AdapterConfig(**meta["adapter"])
+        return cls(lm, tokenizer, adapter, float(meta.get("temperature", 1.0)), meta)
+
+    @property
+    def action_mode(self) -> str:
+        """``"choose"`` or ``"generate"``."""
+        return self.adapter.action_mode
+
+    def _batch(self, observations: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        encoded = [self.codec.encode_observation(o) for o in observations]
+        return {k: torch.as_tensor(np.stack([e[k] for e in encoded])) for k in encoded[0]}
+
+    @torch.no_grad()
+    def choice_probs(self, observations: list[dict[str, Any]]) -> list[list[float]]:
+        """Choose mode: the policy's probability of each admissible action, per observation."""
+        b = self._batch(observations)
+        scores, _ = lm_ops.score_candidates(self.lm, b["prompt_ids"], b["prompt_mask"], b["cand_ids"], b["cand_mask"])
+        logits = torch.where(b["action_mask"] > 0, scores / self.temperature, lm_ops.NEG)
+        probs = torch.softmax(logits, -1)
+        return [p[: len(o.get("actions", ()))].tolist() for p, o in zip(probs, observations, strict=True)]
+
+    @torch.no_grad()
+    def act(
+        self,
+        observations: list[dict[str, Any]],
+        greedy: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> list[str]:
+        """Actions as text for a batch of ``{"text", "actions"}`` observations.
+
+        Args:
+            observations: Text observations as the envs produce them.
+            greedy: Argmax (True) or sample at the policy's temperature.
+            generator: Torch RNG for sampling (reproducible evaluation).
+        """
+        if not observations:
+            return []
+        b = self._batch(observations)
+        if self.action_mode == "choose":
+            for o in observations:
+                if not o.get("actions"):
+                    raise PolicyError(
+                        "this policy was trained in choose mode and needs admissible actions "
+                        "(the observation's `actions` list is empty)"
+                    )
+            scores, _ = lm_ops.score_candidates(
+                self.lm, b["prompt_ids"], b["prompt_mask"], b["cand_ids"], b["cand_mask"]
+            )
+            logits = torch.where(b["action_mask"] > 0, scores / self.temperature, lm_ops.NEG)  # (B, K)
+            if greedy:
+                idx = logits.argmax(-1)
+            else:
+                idx = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)[:, 0]
+            return [self.codec.action_text(int(i), tuple(o["actions"])) for i, o in zip(idx, observations, strict=True)]
+        tokens, _, _ = lm_ops.sample(
+            self.lm,
+            b["prompt_ids"],
+            b["prompt_mask"],
+            self.adapter.max_new_tokens,
+            self.codec.eos_id,
+            temperature=self.temperature,
+            greedy=greedy,
+            generator=generator,
+        )
+        return [self.codec.decode_action(t) for t in tokens.numpy()]
+
+
+class PolicyAgent:
+    """A :class:`TextPolicy` behind the envs' agent API (``act(obs, info, env)``)."""
+
+    def __init__(self, policy: TextPolicy, greedy: bool = True, seed: int = 0) -> None:
+        self.policy = policy
+        self.greedy = greedy
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def act(self, obs: dict[str, Any], info: dict[str, Any], env: Any) -> str:
+        """One action for one observation."""
+        return self.policy.act([obs], greedy=self.greedy, generator=self.generator)[0]
