@@ -145,6 +145,8 @@ def build_algorithm_config(cfg: RunConfig, model_path: str) -> PPOConfig:
         .learners(
             num_learners=r.num_learners,
             num_gpus_per_learner=r.num_gpus_per_learner,
+            learner_class=LMPPOLearner,
+            learner_config_dict={"kl_ref_coeff": a.kl_ref_coeff},
         )
         .training(
             lr=a.lr,
@@ -159,8 +161,6 @@ def build_algorithm_config(cfg: RunConfig, model_path: str) -> PPOConfig:
             minibatch_size=a.minibatch_size,
             num_epochs=a.num_epochs,
             use_kl_loss=False,
-            learner_class=LMPPOLearner,
-            learner_config_dict={"kl_ref_coeff": a.kl_ref_coeff},
         )
         .rl_module(rl_module_spec=module_spec(cfg, model_path, obs_space, act_space))
         .callbacks(SuccessCallback)

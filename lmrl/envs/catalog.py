@@ -1,0 +1,281 @@
+"""The env catalog: registers lmrl text envs with Gymnasium and makes them.
+
+Every env is registered with a string entry point (``"module:Class"``), so
+``import lmrl; gymnasium.make("lmrl/Maze-v0")`` works and nothing heavy is
+built until an env is made.
+
+Third-party packages add envs through the ``lmrl.envs`` entry-point group.
+Each entry point is either a callable, called once with no arguments, that
+calls :func:`register`, or a module whose import registers its envs::
+
+    # pyproject.toml of a plugin package
+    [project.entry-points."lmrl.envs"]
+    my_envs = "my_package.envs:register_all"   # a callable
+    more_envs = "my_package.more_envs"         # a module that registers on import
+
+Example:
+    >>> import lmrl
+    >>> from lmrl.envs import catalog
+    >>> env = catalog.make("lmrl/Maze-v0")
+    >>> obs, info = env.reset(seed=0)
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import inspect
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+from gymnasium import spaces
+
+from lmrl.errors import RegistrationError, UnknownEnvError, did_you_mean
+
+#: The entry-point group third-party packages use to add envs.
+ENTRY_POINT_GROUP = "lmrl.envs"
+
+_ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*/[A-Za-z][A-Za-z0-9_.]*(?:-[A-Za-z0-9_.]+)*-v\d+$")
+_ENTRY_POINT_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+BUILTIN_ENVS: dict[str, str] = {
+    "lmrl/Maze-v0": "lmrl.envs.maze:MazeEnv",
+    "lmrl/GuessNumber-v0": "lmrl.envs.guess_number:GuessNumberEnv",
+    "lmrl/CustomerSupport-v0": "lmrl.envs.customer_support:CustomerSupportEnv",
+}
+
+
+@dataclass
+class EnvEntry:
+    """One catalog entry.
+
+    Attributes:
+        env_id: The id, ``namespace/Name-vN``.
+        entry_point: ``"module:Class"``.
+        env_class: The imported class.
+        kwargs: Default constructor keyword arguments.
+        max_episode_steps: Gymnasium ``TimeLimit`` steps, or ``None`` when the env truncates itself.
+    """
+
+    env_id: str
+    entry_point: str
+    env_class: type
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    max_episode_steps: int | None = None
+
+
+_CATALOG: dict[str, EnvEntry] = {}
+_builtins_done = False
+
+
+def _import_entry_point(env_id: str, entry_point: Any) -> type:
+    if not isinstance(entry_point, str) or not _ENTRY_POINT_RE.match(entry_point):
+        raise RegistrationError(
+            f"Entry point {entry_point!r} of `{env_id}` must be a string 'module:Class', "
+            "for example 'lmrl.envs.maze:MazeEnv'."
+        )
+    module_name, attr = entry_point.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # ImportError, or anything the module raises on import
+        raise RegistrationError(
+            f"Cannot import module `{module_name}` of entry point '{entry_point}' for `{env_id}`: "
+            f"{type(exc).__name__}: {exc}. Install the package that provides it or fix the entry point."
+        ) from exc
+    cls = getattr(module, attr, None)
+    if cls is None:
+        raise RegistrationError(
+            f"Module `{module_name}` has no attribute `{attr}` (entry point '{entry_point}' for `{env_id}`)."
+        )
+    if not (inspect.isclass(cls) and issubclass(cls, gym.Env)):
+        raise RegistrationError(
+            f"Entry point '{entry_point}' for `{env_id}` must name a gymnasium.Env subclass, got {cls!r}."
+        )
+    return cls
+
+
+def check_text_spaces(env: gym.Env, env_id: str = "") -> None:
+    """Checks that an env's spaces are text spaces.
+
+    The action space must be :class:`gymnasium.spaces.Text`; the observation
+    space ``Text`` or a ``Dict`` with a ``"text"`` entry that is ``Text``.
+
+    Args:
+        env: The env (wrapped or not).
+        env_id: Its id, for the message.
+
+    Raises:
+        RegistrationError: A space is not text.
+    """
+    name = f"`{env_id}`" if env_id else type(env.unwrapped).__name__
+    if not isinstance(env.action_space, spaces.Text):
+        raise RegistrationError(
+            f"Env {name} has action space {env.action_space}; lmrl envs need a gymnasium.spaces.Text "
+            "action space (subclass lmrl.envs.TextEnv)."
+        )
+    obs = env.observation_space
+    ok = isinstance(obs, spaces.Text) or (
+        isinstance(obs, spaces.Dict) and isinstance(obs.spaces.get("text"), spaces.Text)
+    )
+    if not ok:
+        raise RegistrationError(
+            f"Env {name} has observation space {obs}; lmrl envs need a gymnasium.spaces.Text observation "
+            "or a Dict with a 'text' Text entry (subclass lmrl.envs.TextEnv)."
+        )
+
+
+def register(
+    env_id: str,
+    entry_point: str,
+    *,
+    kwargs: dict[str, Any] | None = None,
+    max_episode_steps: int | None = None,
+) -> None:
+    """Registers a text env with the lmrl catalog and with Gymnasium.
+
+    The entry point is imported now (so a typo fails here, not at training
+    time); the spaces are checked each time :func:`make` makes the env.
+
+    Args:
+        env_id: ``namespace/Name-vN``, for example ``"myorg/Shop-v0"``.
+        entry_point: ``"module:Class"``, a ``gymnasium.Env`` subclass with text spaces.
+        kwargs: Default keyword arguments for the constructor.
+        max_episode_steps: If set, Gymnasium wraps the env in ``TimeLimit``.
+            Leave ``None`` for envs that truncate themselves.
+
+    Raises:
+        RegistrationError: Malformed or duplicate id, or an entry point that
+            cannot be imported or is not an env class.
+
+    Example:
+        >>> register("myorg/Maze-v0", "lmrl.envs.maze:MazeEnv", kwargs={"max_steps": 20})  # doctest: +SKIP
+    """
+    if not isinstance(env_id, str) or not _ID_RE.match(env_id):
+        raise RegistrationError(
+            f"Malformed env id {env_id!r}: ids must have the form `namespace/Name-vN`, "
+            "for example `lmrl/Maze-v0`."
+        )
+    if env_id in _CATALOG or env_id in gym.registry:
+        raise RegistrationError(
+            f"Env id `{env_id}` is already registered"
+            + (f" (entry point '{_CATALOG[env_id].entry_point}')" if env_id in _CATALOG else "")
+            + "; choose another id or bump its version, for example `-v1`."
+        )
+    if max_episode_steps is not None and (
+        not isinstance(max_episode_steps, int) or max_episode_steps < 1
+    ):
+        raise RegistrationError(
+            f"max_episode_steps of `{env_id}` must be a positive int or None, got {max_episode_steps!r}"
+        )
+    cls = _import_entry_point(env_id, entry_point)
+    kwargs = dict(kwargs or {})
+    gym.register(
+        id=env_id, entry_point=entry_point, kwargs=kwargs, max_episode_steps=max_episode_steps
+    )
+    _CATALOG[env_id] = EnvEntry(env_id, entry_point, cls, kwargs, max_episode_steps)
+
+
+def unregister(env_id: str) -> None:
+    """Removes an env from the catalog and from Gymnasium's registry (mainly for tests).
+
+    Raises:
+        UnknownEnvError: The id is not in the catalog.
+    """
+    _entry(env_id)
+    del _CATALOG[env_id]
+    gym.registry.pop(env_id, None)
+
+
+def register_builtin_envs() -> None:
+    """Registers lmrl's own envs and those of installed plugins; safe to call again.
+
+    Plugins come from the ``lmrl.envs`` entry-point group (see the module
+    docstring). A plugin that fails to load is skipped with a warning, so one
+    broken package cannot break ``import lmrl``.
+    """
+    global _builtins_done
+    if _builtins_done:
+        return
+    for env_id, entry_point in BUILTIN_ENVS.items():
+        if env_id not in _CATALOG:
+            gym.registry.pop(env_id, None)  # left over from a reloaded catalog module
+            register(env_id, entry_point)
+    _builtins_done = True
+    _load_plugins()
+
+
+def _load_plugins() -> None:
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+            if callable(obj) and not inspect.ismodule(obj):
+                obj()
+        except Exception as exc:
+            warnings.warn(
+                f"Skipping lmrl env plugin {ep.name!r} ({ep.value}): {type(exc).__name__}: {exc}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+
+def _entry(env_id: str) -> EnvEntry:
+    if env_id not in _CATALOG:
+        raise UnknownEnvError(
+            f"Unknown env id `{env_id}`.{did_you_mean(env_id, _CATALOG)} "
+            "Run `lmrl envs list` to see all ids."
+        )
+    return _CATALOG[env_id]
+
+
+def make(env_id: str, **kwargs: Any) -> gym.Env:
+    """Makes a registered env through ``gymnasium.make``.
+
+    Args:
+        env_id: A catalog id, for example ``"lmrl/Maze-v0"``.
+        **kwargs: Passed to ``gymnasium.make`` (constructor kwargs, ``render_mode``, ...).
+
+    Returns:
+        The env, wrapped as ``gymnasium.make`` wraps it; ``env.unwrapped`` is the text env.
+
+    Raises:
+        UnknownEnvError: The id is not in the catalog.
+        RegistrationError: The env's spaces are not text (checked on every make).
+    """
+    _entry(env_id)
+    env = gym.make(env_id, **kwargs)
+    try:
+        check_text_spaces(env, env_id)
+    except RegistrationError:
+        env.close()
+        raise
+    return env
+
+
+def list_envs() -> list[str]:
+    """The sorted ids in the lmrl catalog."""
+    return sorted(_CATALOG)
+
+
+def env_info(env_id: str) -> dict[str, Any]:
+    """What the catalog knows about an env, without making it.
+
+    Returns:
+        ``{"id", "entry_point", "doc", "default_action_mode", "max_episode_steps", "kwargs"}``.
+        ``max_episode_steps`` is the registered ``TimeLimit`` or else the class's own default limit.
+
+    Raises:
+        UnknownEnvError: The id is not in the catalog.
+    """
+    entry = _entry(env_id)
+    cls = entry.env_class
+    return {
+        "id": entry.env_id,
+        "entry_point": entry.entry_point,
+        "doc": inspect.getdoc(cls) or "",
+        "default_action_mode": getattr(cls, "default_action_mode", "generate"),
+        "max_episode_steps": entry.max_episode_steps or getattr(cls, "max_episode_steps", None),
+        "kwargs": dict(entry.kwargs),
+    }

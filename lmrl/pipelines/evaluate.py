@@ -1,0 +1,153 @@
+"""``evaluate``: a trained policy against the random and expert baselines, same seeds.
+
+The policy plays ``n`` episodes in lockstep (one batched forward pass per
+step for all unfinished episodes), greedily and sampled; the scripted random
+and expert agents play the same seeds. Transcripts of the first few greedy
+episodes are saved for reading.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import lmrl.envs
+from lmrl.envs.agents import ExpertAgent, RandomAgent
+from lmrl.envs.rollout import RolloutReport, run_episodes
+from lmrl.errors import PolicyError
+from lmrl.policies.text_policy import META_FILE, PolicyAgent, TextPolicy
+
+
+def resolve_policy_dir(path: str | Path) -> Path:
+    """A run directory -> its ``export/``; an export directory -> itself."""
+    p = Path(path)
+    if (p / META_FILE).is_file():
+        return p
+    if (p / "export" / META_FILE).is_file():
+        return p / "export"
+    if not p.exists():
+        raise PolicyError(f"policy path `{path}` does not exist; pass a run directory or its `export/` folder")
+    raise PolicyError(
+        f"`{path}` holds no exported policy ({META_FILE} missing); pass a run directory that "
+        "finished training, or its `export/` folder"
+    )
+
+
+def load_policy(path: str | Path) -> TextPolicy:
+    """Loads the exported policy of a run directory or export directory."""
+    return TextPolicy.from_pretrained(resolve_policy_dir(path))
+
+
+def load_policy_agent(path: str | Path, greedy: bool = True, seed: int = 0) -> PolicyAgent:
+    """The exported policy behind the envs' agent API (``act(obs, info, env)``)."""
+    return PolicyAgent(load_policy(path), greedy=greedy, seed=seed)
+
+
+def run_policy_episodes(
+    policy: TextPolicy,
+    env_id: str,
+    n: int,
+    seed: int = 0,
+    greedy: bool = True,
+    env_kwargs: dict[str, Any] | None = None,
+    keep_transcripts: int = 0,
+    max_steps: int = 1000,
+) -> RolloutReport:
+    """Plays ``n`` episodes (seeds ``seed + i``) with all unfinished episodes batched per step."""
+    envs = [lmrl.envs.make(env_id, **(env_kwargs or {})) for _ in range(n)]
+    report = RolloutReport(env_id=env_id, seed=seed)
+    generator = torch.Generator().manual_seed(seed)
+    obs, infos = zip(*(env.reset(seed=seed + i) for i, env in enumerate(envs)), strict=True)
+    obs, infos = list(obs), list(infos)
+    returns, lengths = [0.0] * n, [0] * n
+    transcripts: list[list[tuple[str, str, float]]] = [[] for _ in range(n)]
+    active = list(range(n))
+    while active:
+        actions = policy.act([obs[i] for i in active], greedy=greedy, generator=generator)
+        still = []
+        for i, action in zip(active, actions, strict=True):
+            text = obs[i]["text"]
+            obs[i], reward, terminated, truncated, infos[i] = envs[i].step(action)
+            returns[i] += float(reward)
+            lengths[i] += 1
+            if i < keep_transcripts:
+                transcripts[i].append((text, action, float(reward)))
+            if not (terminated or truncated or lengths[i] >= max_steps):
+                still.append(i)
+        active = still
+    for env in envs:
+        env.close()
+    report.returns, report.lengths = returns, lengths
+    report.successes = [bool(info.get("success", False)) for info in infos]
+    report.transcripts = transcripts[:keep_transcripts]
+    report.final_texts = [o["text"] for o in obs[:keep_transcripts]]
+    return report
+
+
+def evaluate(
+    path: str,
+    env_id: str | None = None,
+    n: int = 100,
+    seed: int = 0,
+    out_dir: str | None = None,
+    transcripts: int = 5,
+) -> dict[str, Any]:
+    """Greedy and sampled success rate and mean return, beside random and expert baselines.
+
+    Args:
+        path: A run directory or exported policy directory.
+        env_id: The env to evaluate on (default: the one the policy was trained on).
+        n: Episodes per agent (seeds ``seed .. seed + n - 1``).
+        seed: First seed.
+        out_dir: Where to write ``eval.json`` and ``transcripts.jsonl``
+            (default: ``<policy dir>/../eval``).
+        transcripts: Greedy episodes to save as transcripts.
+
+    Returns:
+        The report (also written to ``eval.json``).
+    """
+    policy_dir = resolve_policy_dir(path)
+    policy = TextPolicy.from_pretrained(policy_dir)
+    env_id = env_id or policy.meta.get("env_id")
+    if not env_id:
+        raise PolicyError(f"`{path}` does not record its env; pass --env ID")
+    env_kwargs = policy.meta.get("env_kwargs", {}) if env_id == policy.meta.get("env_id") else {}
+    lmrl.envs.make(env_id, **env_kwargs).close()  # unknown id -> clear error before any work
+    greedy = run_policy_episodes(policy, env_id, n, seed, True, env_kwargs, keep_transcripts=transcripts)
+    sampled = run_policy_episodes(policy, env_id, n, seed, False, env_kwargs)
+    random_ = run_episodes(env_id, RandomAgent(seed), n, seed, env_kwargs)
+    expert = run_episodes(env_id, ExpertAgent(), n, seed, env_kwargs)
+    out = Path(out_dir) if out_dir else policy_dir.parent / "eval"
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "transcripts.jsonl", "w", encoding="utf-8") as f:
+        for i, steps in enumerate(greedy.transcripts):
+            record = {
+                "episode": i,
+                "seed": seed + i,
+                "return": greedy.returns[i],
+                "success": greedy.successes[i],
+                "steps": [{"observation": o, "action": a, "reward": r} for o, a, r in steps],
+                "final_observation": greedy.final_texts[i],
+            }
+            f.write(json.dumps(record) + "\n")
+    report = {
+        "policy": str(policy_dir),
+        "env_id": env_id,
+        "episodes": n,
+        "seed": seed,
+        "greedy_success_rate": greedy.success_rate,
+        "greedy_mean_return": greedy.mean_return,
+        "greedy_mean_length": greedy.mean_length,
+        "sampled_success_rate": sampled.success_rate,
+        "sampled_mean_return": sampled.mean_return,
+        "random_success_rate": random_.success_rate,
+        "random_mean_return": random_.mean_return,
+        "expert_success_rate": expert.success_rate,
+        "expert_mean_return": expert.mean_return,
+        "transcripts_path": str(out / "transcripts.jsonl"),
+    }
+    (out / "eval.json").write_text(json.dumps(report, indent=2))
+    return report
