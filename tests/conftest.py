@@ -20,3 +20,34 @@ def ray_session():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny GPT-2 + BPE tokenizer trained offline on text from our envs (HF format)."""
+    import lmrl.envs
+    from lmrl.pipelines.data import env_corpus
+    from lmrl.policies.lm import build_preset, train_tokenizer
+
+    path = tmp_path_factory.mktemp("tiny_model")
+    tokenizer = train_tokenizer(env_corpus(lmrl.envs.list_envs(), episodes=8), vocab_size=512)
+    model = build_preset("tiny", tokenizer, seed=0)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def tiny_run_config(model_dir: str, out: str, **sections):
+    """A RunConfig small enough for one fast PPO iteration on 2 cores."""
+    from lmrl.pipelines.config import RunConfig
+
+    raw = {
+        "env": {"id": "lmrl/Maze-v0"},
+        "policy": {"model": model_dir, "action_mode": "choose"},
+        "algorithm": {"train_batch_size": 64, "minibatch_size": 32, "num_epochs": 1},
+        "resources": {"num_env_runners": 0, "num_envs_per_env_runner": 4},
+        "run": {"output_dir": out, "name": "run", "stop": {"iterations": 1}, "progress": False},
+    }
+    for key, value in sections.items():
+        raw.setdefault(key, {}).update(value)
+    return RunConfig.model_validate(raw)

@@ -1,0 +1,107 @@
+"""The LM policy module: log-prob consistency, masking after EOS, dropout off."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ray.rllib.core.columns import Columns
+
+import lmrl.envs
+from lmrl.envs.adapter import AdapterConfig, TextCodec
+from lmrl.envs.agents import RandomAgent
+from lmrl.policies import lm_ops
+from lmrl.policies.lm import load_lm
+from lmrl.policies.module import REF_LOGP, LMPolicyModule
+
+
+def _observations(env_id: str, n: int) -> list[dict]:
+    env, agent, out = lmrl.envs.make(env_id), RandomAgent(0), []
+    obs, info = env.reset(seed=0)
+    for i in range(n):
+        out.append(obs)
+        obs, _, term, trunc, info = env.step(agent.act(obs, info, env))
+        if term or trunc:
+            obs, info = env.reset(seed=i + 1)
+    return out
+
+
+def _module(model_dir: str, mode: str, **extra) -> tuple[LMPolicyModule, TextCodec]:
+    _, tok = load_lm(model_dir)
+    codec = TextCodec(tok, AdapterConfig(action_mode=mode))
+    module = LMPolicyModule(
+        observation_space=codec.observation_space(),
+        action_space=codec.action_space(),
+        model_config={"model_path": model_dir, "action_mode": mode, "max_new_tokens": 6, **extra},
+    )
+    return module, codec
+
+
+def _batch(codec: TextCodec, observations: list[dict]) -> dict:
+    enc = [codec.encode_observation(o) for o in observations]
+    return {Columns.OBS: {k: torch.as_tensor(np.stack([e[k] for e in enc])) for k in enc[0]}}
+
+
+@pytest.mark.parametrize(
+    ("mode", "env_id"),
+    [("choose", "lmrl/Maze-v0"), ("choose", "lmrl/CustomerSupport-v0"), ("generate", "lmrl/GuessNumber-v0")],
+)
+def test_sampling_logp_equals_learner_logp(tiny_model_dir, mode, env_id):
+    module, codec = _module(tiny_model_dir, mode, temperature=0.7)
+    batch = _batch(codec, _observations(env_id, 24))
+    explored = module.forward_exploration(batch)
+    batch[Columns.ACTIONS] = explored[Columns.ACTIONS]
+    trained = module.forward_train(batch)  # train mode, as in the learner
+    dist = module.get_train_action_dist_cls().from_logits(trained[Columns.ACTION_DIST_INPUTS])
+    recomputed = dist.logp(batch[Columns.ACTIONS])
+    assert recomputed.shape == explored[Columns.ACTION_LOGP].shape == (24,)
+    assert torch.allclose(recomputed, explored[Columns.ACTION_LOGP], atol=1e-4)
+    assert torch.isfinite(dist.entropy()).all()
+
+
+def test_generate_masks_after_eos_identically(tiny_model_dir):
+    module, codec = _module(tiny_model_dir, "generate")
+    batch = _batch(codec, _observations("lmrl/GuessNumber-v0", 4))
+    eos = module.eos_id
+    # Hand-written actions: EOS at different places, junk after it.
+    actions = torch.tensor([[5, eos, 7, 8, 9, 10], [eos, 3, 3, 3, 3, 3], [4, 4, 4, 4, 4, 4], [6, 6, eos, eos, 1, 2]])
+    batch[Columns.ACTIONS] = actions
+    logits = module.forward_train(batch)[Columns.ACTION_DIST_INPUTS].view(4, 6, -1)
+    tok_logp = torch.log_softmax(logits, -1).gather(2, actions.unsqueeze(-1))[..., 0]
+    after = lm_ops.done_before(actions, eos)
+    assert after.tolist()[0] == [False, False, True, True, True, True]
+    # Tokens after the first EOS are forced to EOS: junk there has ~zero probability,
+    # and the EOS token itself has log-prob 0.
+    assert (tok_logp[after & (actions != eos)] < -100).all()
+    assert torch.allclose(tok_logp[after & (actions == eos)], torch.zeros(1))
+    assert (tok_logp[~after] > -100).all()
+
+
+def test_dropout_is_off_everywhere(tiny_model_dir):
+    module, _ = _module(tiny_model_dir, "choose")
+    module.train()
+    dropouts = [m for m in module.modules() if isinstance(m, torch.nn.Dropout)]
+    assert dropouts and all(m.p == 0.0 for m in dropouts)
+    cfg = module.lm.config
+    assert cfg.resid_pdrop == cfg.embd_pdrop == cfg.attn_pdrop == 0.0
+
+
+def test_reference_copy_is_frozen_and_not_a_parameter(tiny_model_dir):
+    module, codec = _module(tiny_model_dir, "choose", kl_ref=True)
+    names = [n for n, _ in module.named_parameters()]
+    assert not any("_ref" in n for n in names)
+    batch = _batch(codec, _observations("lmrl/Maze-v0", 8))
+    batch[Columns.ACTIONS] = module.forward_exploration(batch)[Columns.ACTIONS]
+    out = module.forward_train(batch)
+    dist = module.get_train_action_dist_cls().from_logits(out[Columns.ACTION_DIST_INPUTS])
+    # Before any update the policy is the reference: KL terms vanish.
+    assert torch.allclose(out[REF_LOGP], dist.logp(batch[Columns.ACTIONS]), atol=1e-5)
+    assert not out[REF_LOGP].requires_grad
+
+
+def test_module_builds_on_all_zero_dummy_batch(tiny_model_dir):
+    for mode in ("choose", "generate"):
+        module, codec = _module(tiny_model_dir, mode)
+        zeros = {k: torch.zeros((2, *s.shape), dtype=torch.int64) for k, s in codec.observation_space().items()}
+        out = module.forward_exploration({Columns.OBS: zeros})
+        assert torch.isfinite(out[Columns.ACTION_LOGP]).all()
