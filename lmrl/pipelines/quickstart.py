@@ -31,13 +31,21 @@ QUICKSTART_CONFIG: dict[str, Any] = {
 EVAL_EPISODES = 100
 
 
-def quickstart(out: str | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def quickstart_config(out: str | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """:data:`QUICKSTART_CONFIG` with ``overrides`` merged in, writing under ``out``."""
+    raw = _merge(json.loads(json.dumps(QUICKSTART_CONFIG)), overrides or {})
+    raw["run"]["output_dir"] = str(out or "runs/quickstart")
+    raw["run"].setdefault("name", f"train-{time.strftime('%Y%m%d-%H%M%S')}")
+    return RunConfig.model_validate(raw)
+
+
+def quickstart(out: str | None = None, cfg: RunConfig | None = None) -> dict[str, Any]:
     """Runs the quickstart and returns its results (also in ``OUT/results.json``).
 
     Args:
         out: Output directory (default ``runs/quickstart``).
-        overrides: Nested config values merged over :data:`QUICKSTART_CONFIG`
-            (tests use this to shorten the run).
+        cfg: The run config (default :func:`quickstart_config`); ``lmrl
+            quickstart --set key=value`` passes an adjusted one.
 
     Returns:
         ``success_rate`` (greedy, 100 episodes), ``sampled_success_rate``,
@@ -49,10 +57,7 @@ def quickstart(out: str | None = None, overrides: dict[str, Any] | None = None) 
 
     started = time.perf_counter()
     out_dir = Path(out or "runs/quickstart")
-    raw = _merge(json.loads(json.dumps(QUICKSTART_CONFIG)), overrides or {})
-    raw["run"]["output_dir"] = str(out_dir)
-    raw["run"].setdefault("name", f"train-{time.strftime('%Y%m%d-%H%M%S')}")
-    cfg = RunConfig.model_validate(raw)
+    cfg = cfg or quickstart_config(str(out_dir))
     run_dir = train(cfg)
     report = evaluate(str(run_dir), n=EVAL_EPISODES, seed=10_000, out_dir=str(run_dir / "eval"))
     results = {

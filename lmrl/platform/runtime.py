@@ -1,0 +1,122 @@
+"""Starting or joining Ray: one place that knows how lmrl talks to a cluster.
+
+``init_ray()`` starts a quiet local Ray (no dashboard; Ray's and RLlib's logs
+only at ERROR, and worker output still streamed, so failures stay visible); ``init_ray("auto")`` or
+``init_ray("host:6379")`` joins a running cluster started with
+``ray start --head``. Ray 2.60 clusters enforce token auth: when the caller
+has not chosen an auth mode and ``~/.ray/auth_token`` (or ``RAY_AUTH_TOKEN``)
+exists, token mode is switched on so the connection is accepted.
+
+Example:
+    >>> from lmrl.platform.runtime import init_ray, shutdown_ray
+    >>> init_ray(num_cpus=2)  # doctest: +SKIP
+    >>> shutdown_ray()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+
+from lmrl.errors import LmrlError
+
+__all__ = ["init_ray", "shutdown_ray", "enable_token_auth"]
+
+_TOKEN_PATH = Path("~/.ray/auth_token")
+_CONNECT_FIX = (
+    "start a cluster with `ray start --head` and pass the address it prints (or 'auto' on the "
+    "head node); if the cluster uses token auth, export RAY_AUTH_TOKEN (or RAY_AUTH_MODE=token "
+    "with the token in ~/.ray/auth_token)"
+)
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Starts a local Ray or connects to a cluster; does nothing if Ray is already up.
+
+    Args:
+        address: ``None`` starts a local Ray in this process. ``"auto"``,
+            ``"host:port"`` (the GCS address ``ray start --head`` prints) or
+            ``"ray://host:10001"`` (Ray Client) joins a running cluster.
+        num_cpus: CPUs for a local Ray (default: all). Ignored when joining a
+            cluster, whose size is set by ``ray start``.
+
+    Raises:
+        LmrlError: The cluster cannot be reached or refuses the connection;
+            the message says how to start one and how to authenticate.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return
+    # Ray and RLlib log many warnings per run (deprecations, new API stack, token auth);
+    # only errors reach the terminal. Worker output still streams to the driver, so a
+    # crashing actor's traceback stays visible.
+    quiet = {
+        "logging_level": logging.ERROR,
+        "log_to_driver": True,
+        "logging_config": ray.LoggingConfig(encoding="TEXT", log_level="ERROR"),
+    }
+    if address is None:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, ignore_reinit_error=True, **quiet)
+        return
+
+    enable_token_auth()
+    _check_reachable(address)
+    try:
+        ray.init(address=address, ignore_reinit_error=True, **quiet)
+    except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError, ...
+        detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise LmrlError(f"cannot connect to Ray at {address!r}: {detail}; {_CONNECT_FIX}") from None
+
+
+def shutdown_ray() -> None:
+    """Stops (or disconnects from) Ray if this process started it; safe to call any time."""
+    ray = sys.modules.get("ray")  # never import Ray just to shut it down
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+
+
+def enable_token_auth() -> bool:
+    """Turns on Ray token auth for this process when a token is available and no mode is chosen.
+
+    Ray 2.60's ``ray start --head`` rejects clients without a token. The
+    token is read by Ray itself from ``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH``
+    or ``~/.ray/auth_token`` once ``RAY_AUTH_MODE=token`` is set.
+
+    Returns:
+        True if ``RAY_AUTH_MODE`` is now ``token`` (set here or before).
+    """
+    if "RAY_AUTH_MODE" not in os.environ:
+        has_token = (
+            "RAY_AUTH_TOKEN" in os.environ
+            or "RAY_AUTH_TOKEN_PATH" in os.environ
+            or _TOKEN_PATH.expanduser().is_file()
+        )
+        if has_token:
+            os.environ["RAY_AUTH_MODE"] = "token"
+    return os.environ.get("RAY_AUTH_MODE") == "token"
+
+
+def _check_reachable(address: str, timeout_s: float = 3.0) -> None:
+    """Fails fast on a host:port nobody listens on (Ray itself retries for a minute or more)."""
+    if address == "auto" or address.startswith("local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port_text = hostport.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise LmrlError(
+            f"Ray address {address!r} is not of the form host:port, ray://host:port or 'auto'; "
+            f"{_CONNECT_FIX}"
+        )
+    try:
+        with socket.create_connection((host.strip("[]"), int(port_text)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise LmrlError(
+            f"cannot connect to Ray at {address!r}: nothing answers at {hostport} ({reason}); "
+            f"{_CONNECT_FIX}"
+        ) from None
