@@ -46,7 +46,7 @@ def tiny_run_config(model_dir: str, out: str, **sections):
         "policy": {"model": model_dir, "action_mode": "choose"},
         "algorithm": {"train_batch_size": 64, "minibatch_size": 32, "num_epochs": 1},
         "resources": {"num_env_runners": 0, "num_envs_per_env_runner": 4},
-        "run": {"output_dir": out, "name": "run", "stop": {"iterations": 1}, "progress": False},
+        "run": {"output_dir": out, "name": "run", "stop": {"iterations": 1}, "progress": False, "eval_episodes": 2},
     }
     for key, value in sections.items():
         raw.setdefault(key, {}).update(value)

@@ -43,6 +43,12 @@ class PolicyConfig(_Section):
     temperature: float = Field(1.0, gt=0.0, description="Sampling temperature (training and sampled eval).")
     value_head_hidden: int = Field(0, ge=0, description="Hidden width of the value head MLP (0: linear).")
     init_seed: int = Field(0, description="Seed for randomly initialised presets and the value head.")
+    pretrain_steps: int = Field(
+        0,
+        ge=0,
+        description="Presets only: causal-LM steps on the random agent's play before RL "
+        "(teaches the action format, not the task; useful in generate mode).",
+    )
 
 
 class AlgorithmConfig(_Section):

@@ -22,7 +22,7 @@ QUICKSTART_CONFIG: dict[str, Any] = {
     "resources": {"num_env_runners": 0, "num_envs_per_env_runner": 16},
     "run": {
         "seed": 0,
-        "stop": {"iterations": 80, "success_rate": 0.97, "time_s": 420},
+        "stop": {"iterations": 60, "time_s": 420},
         "checkpoint_every": 10,
         "eval_episodes": 0,
     },

@@ -19,6 +19,7 @@ A run directory holds::
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from lmrl.errors import RunError
+from lmrl.errors import ConfigError, RunError
 from lmrl.pipelines.config import RunConfig
 from lmrl.pipelines.metrics import append_jsonl, plot_learning_curve, read_jsonl
 
@@ -50,6 +51,11 @@ def prepare_model(cfg: RunConfig, run_dir: Path) -> str:
 
     name = cfg.policy.model
     if name not in PRESETS:
+        if cfg.policy.pretrain_steps:
+            raise ConfigError(
+                f"policy.pretrain_steps ({cfg.policy.pretrain_steps}) applies to presets only, but "
+                f"policy.model is `{name}`; set policy.pretrain_steps=0 or use a preset ({', '.join(PRESETS)})"
+            )
         load_lm(name)  # fail early, with a clear error, before Ray starts actors
         return name
     path = run_dir / "init_model"
@@ -63,9 +69,23 @@ def prepare_model(cfg: RunConfig, run_dir: Path) -> str:
     corpus += env_corpus([e for e in builtin if e != cfg.env.id], episodes=10, seed=cfg.run.seed)
     tokenizer = train_tokenizer(corpus, vocab_size=PRESETS[name].vocab_size)
     model = build_preset(name, tokenizer, seed=cfg.policy.init_seed)
+    if cfg.policy.pretrain_steps:
+        from lmrl.pipelines.algos import adapter_config
+        from lmrl.pipelines.pretrain import pretrain_causal_lm, random_play_sequences
+
+        seqs = random_play_sequences(
+            cfg.env.id, tokenizer, 300, cfg.run.seed, adapter_config(cfg).prompt_format, cfg.env.kwargs
+        )
+        pretrain_causal_lm(model, seqs, tokenizer.pad_token_id, steps=cfg.policy.pretrain_steps, seed=cfg.run.seed)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return str(path)
+
+
+def _quiet_rllib() -> None:
+    # RLlib's "new API stack" notices and monitoring hints are not for our users.
+    for name in ("ray.rllib", "ray.tune"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _ensure_ray(cfg: RunConfig) -> None:
@@ -166,6 +186,7 @@ def train(cfg: RunConfig, resume: str | None = None, run_dir: str | Path | None 
 
     model_path = prepare_model(cfg, run)
     _ensure_ray(cfg)
+    _quiet_rllib()
     algo = build_algorithm_config(cfg, model_path).build_algo()
     try:
         if resume is not None:
@@ -224,5 +245,9 @@ def _finish(cfg: RunConfig, run: Path, model_path: str, weights: dict, state: di
         "final_return_mean": rows[-1].get("episode_return_mean") if rows else None,
         "final_success_rate": rows[-1].get("success_rate") if rows else None,
     }
+    if cfg.run.eval_episodes:
+        from lmrl.pipelines.evaluate import evaluate
+
+        summary["eval"] = evaluate(str(export_dir), n=cfg.run.eval_episodes, seed=cfg.run.seed + 1_000_000, out_dir=str(run / "eval"))
     (run / "summary.json").write_text(json.dumps(summary, indent=2))
     return run

@@ -267,7 +267,7 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
     cfg = validate_config(data, "the quickstart config", origins)
     init_ray(cfg.resources.address, cfg.resources.num_cpus)
     results = quickstart(out, cfg)
-    table = _table(f"quickstart: {results['env_id']} ({results['action_mode']} mode), {results['eval_episodes']} seeded episodes", ["agent", "success rate", "mean return"])
+    table = _table(f"{results['env_id']}, {results['eval_episodes']} seeded episodes", ["agent", "success rate", "mean return"])
     table.add_row("LM policy (greedy)", _rate(results["success_rate"]), _number(results["mean_return"]))
     table.add_row("LM policy (sampled)", _rate(results["sampled_success_rate"]), "")
     table.add_row("random", _rate(results["random_success_rate"]), _number(results["random_mean_return"]))

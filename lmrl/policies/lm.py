@@ -147,7 +147,8 @@ def load_lm(name_or_path: str, dtype: torch.dtype = torch.float32):
             f"`{name_or_path}` is a preset, not a model directory; build it with "
             "lmrl.policies.lm.build_preset (lmrl train does this for you)"
         )
-    looks_local = os.sep in name_or_path or name_or_path.startswith(".") or Path(name_or_path).exists()
+    # Hub ids look like relative paths ("org/name"); only explicit or existing paths are local.
+    looks_local = name_or_path.startswith((".", "/", "~")) or Path(name_or_path).exists()
     if looks_local and not is_local_model_dir(name_or_path):
         raise PolicyError(
             f"policy.model `{name_or_path}` is not a model directory (no config.json there); "

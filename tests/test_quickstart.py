@@ -1,0 +1,31 @@
+"""The main job, exactly as the README's first command runs it (minus the install)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.slow
+def test_quickstart_learns_the_maze(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "lmrl.platform.cli", "quickstart", "--out", str(tmp_path / "qs")],
+        cwd=tmp_path,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((tmp_path / "qs" / "results.json").read_text())
+    assert results["eval_episodes"] == 100
+    assert results["success_rate"] >= 0.9, results
+    assert results["random_success_rate"] <= 0.3, results
+    assert results["expert_success_rate"] == 1.0
+    from transformers import AutoModelForCausalLM
+
+    AutoModelForCausalLM.from_pretrained(results["export_dir"])
