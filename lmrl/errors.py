@@ -47,6 +47,14 @@ class RunError(LmrlError):
     """A run directory, checkpoint or resume request is invalid."""
 
 
+class ClusterError(LmrlError):
+    """A cluster config, address, token or job request is invalid, or the cluster refused it."""
+
+
+class DataError(LmrlError, ValueError):
+    """A training data file is missing, malformed, or holds a bad row (the message names file and row)."""
+
+
 def did_you_mean(value: str, choices: Iterable[str], n: int = 1) -> str:
     """Returns ``" Did you mean `x`?"`` for the closest choice, or ``""`` if none is close.
 

@@ -1,9 +1,12 @@
 """Text environments: the ``TextEnv`` base, the catalog, built-in envs, scripted agents.
 
 Importing :mod:`lmrl` registers the built-in envs (``lmrl/Maze-v0``,
-``lmrl/GuessNumber-v0``, ``lmrl/CustomerSupport-v0``) and any plugin envs.
-Env classes are imported by the catalog; the health checks live in
-:mod:`lmrl.envs.checks`.
+``lmrl/GuessNumber-v0``, ``lmrl/CustomerSupport-v0``, ``lmrl/Wordle-v0``,
+``lmrl/TwentyQuestions-v0``, ``lmrl/Arithmetic-v0``,
+``lmrl/SentimentSteer-v0``) and any plugin envs. Env classes are imported by
+the catalog; the health checks live in :mod:`lmrl.envs.checks`. The
+multi-agent (PettingZoo) envs have their own catalog in
+:mod:`lmrl.envs.multiagent`, which is imported only when used.
 
 Example:
     >>> import lmrl

@@ -13,6 +13,12 @@ calls :func:`register`, or a module whose import registers its envs::
     my_envs = "my_package.envs:register_all"   # a callable
     more_envs = "my_package.more_envs"         # a module that registers on import
 
+Without a plugin, an id may name the module that registers it, as with
+``gymnasium.make("module:Env-v0")``: ``make("my_envs:myorg/Shop-v0")`` imports
+``my_envs`` (from ``sys.path``, e.g. ``PYTHONPATH``) and then makes
+``myorg/Shop-v0``. Every function that takes an id (``make``, ``env_info``,
+``lmrl envs check/play/rollout``, ``env.id`` of a run config) accepts this form.
+
 Example:
     >>> import lmrl
     >>> from lmrl.envs import catalog
@@ -45,6 +51,10 @@ BUILTIN_ENVS: dict[str, str] = {
     "lmrl/Maze-v0": "lmrl.envs.maze:MazeEnv",
     "lmrl/GuessNumber-v0": "lmrl.envs.guess_number:GuessNumberEnv",
     "lmrl/CustomerSupport-v0": "lmrl.envs.customer_support:CustomerSupportEnv",
+    "lmrl/Wordle-v0": "lmrl.envs.wordle:WordleEnv",
+    "lmrl/TwentyQuestions-v0": "lmrl.envs.twenty_questions:TwentyQuestionsEnv",
+    "lmrl/Arithmetic-v0": "lmrl.envs.arithmetic:ArithmeticEnv",
+    "lmrl/SentimentSteer-v0": "lmrl.envs.sentiment_steer:SentimentSteerEnv",
 }
 
 
@@ -71,7 +81,7 @@ _CATALOG: dict[str, EnvEntry] = {}
 _builtins_done = False
 
 
-def _import_entry_point(env_id: str, entry_point: Any) -> type:
+def _import_entry_point(env_id: str, entry_point: Any, base: tuple[type, ...] | None = None) -> type:
     if not isinstance(entry_point, str) or not _ENTRY_POINT_RE.match(entry_point):
         raise RegistrationError(
             f"Entry point {entry_point!r} of `{env_id}` must be a string 'module:Class', "
@@ -90,9 +100,11 @@ def _import_entry_point(env_id: str, entry_point: Any) -> type:
         raise RegistrationError(
             f"Module `{module_name}` has no attribute `{attr}` (entry point '{entry_point}' for `{env_id}`)."
         )
-    if not (inspect.isclass(cls) and issubclass(cls, gym.Env)):
+    bases = base or (gym.Env,)
+    if not (inspect.isclass(cls) and issubclass(cls, bases)):
+        names = " or ".join(f"{b.__module__.split('.')[0]}.{b.__name__}" for b in bases)
         raise RegistrationError(
-            f"Entry point '{entry_point}' for `{env_id}` must name a gymnasium.Env subclass, got {cls!r}."
+            f"Entry point '{entry_point}' for `{env_id}` must name a {names} subclass, got {cls!r}."
         )
     return cls
 
@@ -184,7 +196,7 @@ def unregister(env_id: str) -> None:
     Raises:
         UnknownEnvError: The id is not in the catalog.
     """
-    _entry(env_id)
+    env_id = _entry(env_id).env_id
     del _CATALOG[env_id]
     gym.registry.pop(env_id, None)
 
@@ -221,20 +233,56 @@ def _load_plugins() -> None:
             )
 
 
+def _resolve(env_id: str) -> str:
+    """``"module:namespace/Name-vN"`` -> imports ``module`` (which registers the env), returns the id.
+
+    As with ``gymnasium.make("module:Env-v0")``, this lets a command line use an
+    env whose module registers it on import, without an installed plugin.
+    """
+    if not isinstance(env_id, str) or ":" not in env_id:
+        return env_id
+    module_name, _, plain = env_id.partition(":")
+    if plain not in _CATALOG:
+        try:
+            importlib.import_module(module_name)
+        except Exception as exc:
+            raise RegistrationError(
+                f"Cannot import module `{module_name}` named in env id '{env_id}': "
+                f"{type(exc).__name__}: {exc}. Put the module on PYTHONPATH (or install its package)."
+            ) from exc
+        if plain not in _CATALOG:
+            raise UnknownEnvError(
+                f"Module `{module_name}` was imported but did not register `{plain}`.{did_you_mean(plain, _CATALOG)} "
+                f"Call lmrl.envs.register({plain!r}, ...) at the module's top level."
+            )
+    return plain
+
+
 def _entry(env_id: str) -> EnvEntry:
+    env_id = _resolve(env_id)
     if env_id not in _CATALOG:
         raise UnknownEnvError(
             f"Unknown env id `{env_id}`.{did_you_mean(env_id, _CATALOG)} "
-            "Run `lmrl envs list` to see all ids."
+            + _multiagent_hint(env_id)
+            + "Run `lmrl envs list` to see all ids."
         )
     return _CATALOG[env_id]
+
+
+def _multiagent_hint(env_id: str) -> str:
+    from lmrl.envs.multiagent import MULTIAGENT_ENVS  # light: no PettingZoo import
+
+    if env_id in MULTIAGENT_ENVS:
+        return f"`{env_id}` is a multi-agent env: use lmrl.envs.multiagent.make_aec. "
+    return ""
 
 
 def make(env_id: str, **kwargs: Any) -> gym.Env:
     """Makes a registered env through ``gymnasium.make``.
 
     Args:
-        env_id: A catalog id, for example ``"lmrl/Maze-v0"``.
+        env_id: A catalog id, for example ``"lmrl/Maze-v0"``, or ``"module:id"``: then
+            ``module`` is imported first (it registers the env), as with ``gymnasium.make``.
         **kwargs: Passed to ``gymnasium.make`` (constructor kwargs, ``render_mode``, ...).
 
     Returns:
@@ -242,9 +290,10 @@ def make(env_id: str, **kwargs: Any) -> gym.Env:
 
     Raises:
         UnknownEnvError: The id is not in the catalog.
-        RegistrationError: The env's spaces are not text (checked on every make).
+        RegistrationError: The env's spaces are not text (checked on every make), or the
+            module of a ``"module:id"`` cannot be imported.
     """
-    _entry(env_id)
+    env_id = _entry(env_id).env_id
     env = gym.make(env_id, **kwargs)
     try:
         check_text_spaces(env, env_id)

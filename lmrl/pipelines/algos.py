@@ -14,6 +14,7 @@ from typing import Any
 
 import gymnasium as gym
 import torch
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.callbacks.callbacks import RLlibCallback
@@ -23,6 +24,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from lmrl.envs.adapter import AdapterConfig, TokenizedEnv
 from lmrl.pipelines.config import RunConfig
 from lmrl.policies.module import REF_LOGP, LMPolicyModule
+from lmrl.policies.q_module import LMQModule
 
 SUCCESS_METRIC = "success_rate"
 
@@ -45,6 +47,11 @@ class RLlibTextEnv(TokenizedEnv):
         import lmrl.envs
 
         env = lmrl.envs.make(env_config["env_id"], **env_config.get("env_kwargs", {}))
+        reward = env_config.get("reward") or {}
+        if reward.get("model"):  # RLHF: a reward model scores each action
+            from lmrl.pipelines.train.reward_wrapper import RewardModelWrapper
+
+            env = RewardModelWrapper(env, **reward)
         super().__init__(env, _tokenizer(env_config["model_path"]), AdapterConfig(**env_config["adapter"]))
 
 
@@ -95,46 +102,118 @@ def adapter_config(cfg: RunConfig) -> AdapterConfig:
 
 
 def module_spec(cfg: RunConfig, model_path: str, obs_space: gym.Space, act_space: gym.Space) -> RLModuleSpec:
-    """The RLModule spec for the LLM policy loaded from ``model_path``."""
+    """The RLModule spec for the LLM policy (or, for DQN, Q-function) loaded from ``model_path``."""
+    a, p = cfg.algorithm, cfg.policy
+    if a.name == "DQN":
+        return RLModuleSpec(
+            module_class=LMQModule,
+            observation_space=obs_space,
+            action_space=act_space,
+            model_config={
+                "model_path": model_path,
+                "q_head_hidden": a.q_head_hidden,
+                "double_q": a.double_q,
+                "epsilon": (a.epsilon_start, a.epsilon_end, a.epsilon_timesteps),
+                "init_seed": p.init_seed,
+            },
+        )
     return RLModuleSpec(
         module_class=LMPolicyModule,
         observation_space=obs_space,
         action_space=act_space,
         model_config={
             "model_path": model_path,
-            "action_mode": cfg.policy.action_mode,
-            "max_new_tokens": cfg.policy.max_new_tokens,
-            "temperature": cfg.policy.temperature,
-            "value_head_hidden": cfg.policy.value_head_hidden,
-            "init_seed": cfg.policy.init_seed,
-            "kl_ref": cfg.algorithm.kl_ref_coeff > 0.0,
+            "action_mode": p.action_mode,
+            "max_new_tokens": p.max_new_tokens,
+            "temperature": p.temperature,
+            "value_head_hidden": p.value_head_hidden,
+            "init_seed": p.init_seed,
+            "kl_ref": a.kl_ref_coeff > 0.0,
         },
     )
 
 
-def build_algorithm_config(cfg: RunConfig, model_path: str) -> PPOConfig:
-    """Our ``RunConfig`` -> RLlib ``PPOConfig`` (new API stack).
+def env_config(cfg: RunConfig, model_path: str) -> dict[str, Any]:
+    """What every runner needs to build the tokenized env."""
+    return {
+        "env_id": cfg.env.id,
+        "env_kwargs": dict(cfg.env.kwargs),
+        "model_path": model_path,
+        "adapter": adapter_config(cfg).to_dict(),
+        "reward": cfg.reward.model_dump(mode="json"),
+    }
+
+
+def _algorithm_specific(cfg: RunConfig) -> AlgorithmConfig:
+    """The algorithm's own config class with its own training settings."""
+    a = cfg.algorithm
+    common = {"lr": a.lr, "gamma": a.gamma, "grad_clip": a.grad_clip, "train_batch_size_per_learner": a.train_batch_size}
+    if a.name == "PPO":
+        return (
+            PPOConfig()
+            .training(
+                **common,
+                lambda_=a.lambda_,
+                clip_param=a.clip_param,
+                vf_loss_coeff=a.vf_loss_coeff,
+                vf_clip_param=a.vf_clip_param,
+                entropy_coeff=a.entropy_coeff,
+                minibatch_size=a.minibatch_size,
+                num_epochs=a.num_epochs,
+                use_kl_loss=False,
+            )
+            .learners(learner_class=LMPPOLearner, learner_config_dict={"kl_ref_coeff": a.kl_ref_coeff})
+        )
+    if a.name == "APPO":
+        from ray.rllib.algorithms.appo import APPOConfig
+
+        return APPOConfig().training(
+            **common,
+            lambda_=a.lambda_,
+            clip_param=a.clip_param,
+            vf_loss_coeff=a.vf_loss_coeff,
+            entropy_coeff=a.entropy_coeff,
+            minibatch_size=a.minibatch_size,
+            num_epochs=a.num_epochs,
+            use_kl_loss=False,
+            target_network_update_freq=max(1, a.target_update_freq // a.train_batch_size),
+        )
+    from ray.rllib.algorithms.dqn import DQNConfig
+
+    # Same meaning as for PPO: each iteration samples train_batch_size env steps, then makes
+    # num_epochs * train_batch_size / minibatch_size updates on replayed minibatches.
+    common["train_batch_size_per_learner"] = a.minibatch_size
+    return DQNConfig().training(
+        **common,
+        training_intensity=float(a.num_epochs),
+        replay_buffer_config={"type": "EpisodeReplayBuffer", "capacity": a.replay_capacity},
+        target_network_update_freq=a.target_update_freq,
+        double_q=a.double_q,
+        dueling=False,
+        num_atoms=1,
+        n_step=a.n_step,
+        num_steps_sampled_before_learning_starts=a.train_batch_size,
+        epsilon=[(0, a.epsilon_start), (a.epsilon_timesteps, a.epsilon_end)],
+    )
+
+
+def build_algorithm_config(cfg: RunConfig, model_path: str) -> AlgorithmConfig:
+    """Our ``RunConfig`` -> an RLlib ``PPOConfig``/``APPOConfig``/``DQNConfig`` (new API stack).
 
     Args:
         cfg: The validated run config.
         model_path: Local HF directory with the initial model and tokenizer.
     """
-    adapter = adapter_config(cfg)
-    env_config = {
-        "env_id": cfg.env.id,
-        "env_kwargs": dict(cfg.env.kwargs),
-        "model_path": model_path,
-        "adapter": adapter.to_dict(),
-    }
-    probe = RLlibTextEnv(env_config)
+    env_cfg = env_config(cfg, model_path)
+    probe = RLlibTextEnv(env_cfg)
     obs_space, act_space = probe.observation_space, probe.action_space
     probe.close()
     a, r = cfg.algorithm, cfg.resources
     n_runners = max(r.num_env_runners, 1)
     fragment = max(1, a.train_batch_size // (n_runners * r.num_envs_per_env_runner))
     return (
-        PPOConfig()
-        .environment(RLlibTextEnv, env_config=env_config, observation_space=obs_space, action_space=act_space)
+        _algorithm_specific(cfg)
+        .environment(RLlibTextEnv, env_config=env_cfg, observation_space=obs_space, action_space=act_space)
         .env_runners(
             num_env_runners=r.num_env_runners,
             num_envs_per_env_runner=r.num_envs_per_env_runner,
@@ -142,26 +221,7 @@ def build_algorithm_config(cfg: RunConfig, model_path: str) -> PPOConfig:
             rollout_fragment_length=fragment,
             gym_env_vectorize_mode="sync",
         )
-        .learners(
-            num_learners=r.num_learners,
-            num_gpus_per_learner=r.num_gpus_per_learner,
-            learner_class=LMPPOLearner,
-            learner_config_dict={"kl_ref_coeff": a.kl_ref_coeff},
-        )
-        .training(
-            lr=a.lr,
-            gamma=a.gamma,
-            lambda_=a.lambda_,
-            clip_param=a.clip_param,
-            vf_loss_coeff=a.vf_loss_coeff,
-            vf_clip_param=a.vf_clip_param,
-            entropy_coeff=a.entropy_coeff,
-            grad_clip=a.grad_clip,
-            train_batch_size_per_learner=a.train_batch_size,
-            minibatch_size=a.minibatch_size,
-            num_epochs=a.num_epochs,
-            use_kl_loss=False,
-        )
+        .learners(num_learners=r.num_learners, num_gpus_per_learner=r.num_gpus_per_learner)
         .rl_module(rl_module_spec=module_spec(cfg, model_path, obs_space, act_space))
         .callbacks(SuccessCallback)
         .debugging(seed=cfg.run.seed, log_level="ERROR")

@@ -54,7 +54,9 @@ class PolicyConfig(_Section):
 class AlgorithmConfig(_Section):
     """The RL algorithm and its hyper-parameters."""
 
-    name: Literal["PPO"] = Field("PPO", description="RLlib algorithm.")
+    name: Literal["PPO", "APPO", "DQN"] = Field(
+        "PPO", description="RLlib algorithm: PPO, APPO (asynchronous sampling) or DQN (choose mode)."
+    )
     lr: float = Field(1e-3, gt=0.0)
     gamma: float = Field(0.95, ge=0.0, le=1.0)
     lambda_: float = Field(0.95, ge=0.0, le=1.0, alias="lambda")
@@ -71,6 +73,15 @@ class AlgorithmConfig(_Section):
         ge=0.0,
         description="Weight of the KL penalty to the initial (reference) weights; 0 disables it.",
     )
+    # DQN only.
+    replay_capacity: int = Field(50_000, ge=1, description="DQN: replay buffer size in env steps.")
+    target_update_freq: int = Field(500, ge=1, description="DQN/APPO: env steps between target-network syncs.")
+    epsilon_start: float = Field(1.0, ge=0.0, le=1.0, description="DQN: initial exploration rate.")
+    epsilon_end: float = Field(0.05, ge=0.0, le=1.0, description="DQN: final exploration rate.")
+    epsilon_timesteps: int = Field(10_000, ge=1, description="DQN: env steps over which epsilon decays.")
+    double_q: bool = Field(True, description="DQN: double Q-learning.")
+    n_step: int = Field(1, ge=1, description="DQN: n-step returns.")
+    q_head_hidden: int = Field(64, ge=1, description="DQN: width of the Q-head MLP.")
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
 
@@ -81,6 +92,11 @@ class AlgorithmConfig(_Section):
                 f"algorithm.minibatch_size ({self.minibatch_size}) must be <= "
                 f"algorithm.train_batch_size ({self.train_batch_size}); "
                 "lower minibatch_size or raise train_batch_size"
+            )
+        if self.name != "PPO" and self.kl_ref_coeff > 0.0:
+            raise ValueError(
+                f"algorithm.kl_ref_coeff ({self.kl_ref_coeff}) is supported with PPO only, "
+                f"got algorithm.name {self.name}; set algorithm.kl_ref_coeff=0 or use PPO"
             )
         return self
 
@@ -120,6 +136,19 @@ class RunSection(_Section):
     progress: bool = Field(True, description="Show the rich progress display.")
 
 
+class RewardConfig(_Section):
+    """Where the reward comes from: the env's own, or a reward model (RLHF)."""
+
+    model: str | None = Field(
+        None,
+        description="A reward-model directory (lmrl finetune, task reward_model); null: the env's reward.",
+    )
+    mode: Literal["replace", "add"] = Field(
+        "replace", description="replace the env's reward with the model's score, or add the score to it."
+    )
+    scale: float = Field(1.0, description="Multiplier of the model's score.")
+
+
 class RunConfig(_Section):
     """A whole training run.
 
@@ -134,3 +163,13 @@ class RunConfig(_Section):
     algorithm: AlgorithmConfig = Field(default_factory=AlgorithmConfig)
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     run: RunSection = Field(default_factory=RunSection)
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+
+    @model_validator(mode="after")
+    def _check_algorithm_mode(self) -> RunConfig:
+        if self.algorithm.name == "DQN" and self.policy.action_mode != "choose":
+            raise ValueError(
+                f"algorithm.name DQN needs policy.action_mode choose (one Q-value per admissible action), "
+                f"got {self.policy.action_mode}; use PPO or APPO for generate mode"
+            )
+        return self

@@ -20,8 +20,6 @@ from lmrl.envs.adapter import AdapterConfig
 from lmrl.policies.lm import load_lm
 from lmrl.policies.text_policy import META_FILE
 
-VALUE_HEAD_FILE = "value_head.pt"
-
 
 def export_policy(
     module_state: dict[str, Any],
@@ -54,8 +52,12 @@ def export_policy(
         raise RuntimeError(f"export: state does not match the model (missing {missing}, unexpected {unexpected})")
     lm.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    value = {k[len("value_head.") :]: torch.as_tensor(v) for k, v in module_state.items() if k.startswith("value_head.")}
-    torch.save(value, out / VALUE_HEAD_FILE)
+    heads = {}
+    for head in ("value_head", "q_head"):
+        state = {k[len(head) + 1 :]: torch.as_tensor(v) for k, v in module_state.items() if k.startswith(head + ".")}
+        if state:
+            torch.save(state, out / f"{head}.pt")
+            heads[head] = f"{head}.pt"
     meta = {
         "format": "lmrl-policy",
         "lmrl_version": lmrl.__version__,
@@ -64,6 +66,9 @@ def export_policy(
         "prompt_format": adapter.prompt_format,
         "adapter": adapter.to_dict(),
         "temperature": temperature,
+        # "q": a DQN policy acts by argmax over its Q-head; "lm": by the LM's own scores.
+        "policy_head": "q" if "q_head" in heads else "lm",
+        "heads": heads,
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         **(extra or {}),
     }

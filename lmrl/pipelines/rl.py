@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
@@ -92,9 +93,11 @@ def _ensure_ray(cfg: RunConfig) -> None:
     import ray
 
     if not ray.is_initialized():
+        # Inside a Ray Job, RAY_ADDRESS names the cluster and ray.init joins it: no num_cpus then.
+        joins = cfg.resources.address is not None or bool(os.environ.get("RAY_ADDRESS"))
         ray.init(
             address=cfg.resources.address,
-            num_cpus=cfg.resources.num_cpus if cfg.resources.address is None else None,
+            num_cpus=None if joins else cfg.resources.num_cpus,
             include_dashboard=False,
             log_to_driver=False,
         )
@@ -114,6 +117,8 @@ def _row(result: dict[str, Any], iteration: int, elapsed: float) -> dict[str, An
         "vf_loss": learner.get("vf_loss"),
         "entropy": learner.get("entropy"),
         "kl_ref": learner.get("kl_ref"),
+        "qf_loss": learner.get("qf_loss"),
+        "qf_mean": learner.get("qf_mean"),
         "elapsed_s": round(elapsed, 2),
     }
 

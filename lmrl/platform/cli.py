@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a value of the quickstart config, e.g. --set run.stop.iterations=5",
     )
+    quick.add_argument(
+        "--no-warm-start",
+        action="store_true",
+        help="skip expert demos + SFT on Ray Train; PPO from a random tiny model (all iterations)",
+    )
     quick.set_defaults(func=_cmd_quickstart)
 
     train = commands.add_parser(
@@ -147,6 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=_cmd_eval)
 
     _add_envs_parser(commands)
+    from lmrl.platform import train_cli
+
+    train_cli.add_commands(commands)  # pretrain, finetune, data collect
+    from lmrl.platform import cluster_cli
+
+    cluster_cli.add_commands(commands)  # submit, jobs, cluster
+    from lmrl.platform import serve_cli
+
+    serve_cli.add_commands(commands)  # serve, chat
     return parser
 
 
@@ -266,8 +280,10 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
     origins = {tuple(t.partition("=")[0].split(".")): f"--set {t}" for t in args.overrides}
     cfg = validate_config(data, "the quickstart config", origins)
     init_ray(cfg.resources.address, cfg.resources.num_cpus)
-    results = quickstart(out, cfg)
+    results = quickstart(out, cfg, warm=not args.no_warm_start)
     table = _table(f"{results['env_id']}, {results['eval_episodes']} seeded episodes", ["agent", "success rate", "mean return"])
+    if results.get("warm_start"):  # behaviour cloning alone, before PPO
+        table.add_row("LM policy after SFT, before PPO (greedy)", _rate(results["warm_start"]["greedy_success_rate_before_ppo"]), "")
     table.add_row("LM policy (greedy)", _rate(results["success_rate"]), _number(results["mean_return"]))
     table.add_row("LM policy (sampled)", _rate(results["sampled_success_rate"]), "")
     table.add_row("random", _rate(results["random_success_rate"]), _number(results["random_mean_return"]))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import typing
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +31,16 @@ __all__ = [
     "apply_overrides",
     "dump_config",
     "load_config",
+    "load_config_as",
     "parse_override",
     "save_config",
     "validate_config",
+    "validate_config_as",
 ]
 
 _SET_EXAMPLE = "e.g. --set algorithm.lr=0.01"
+#: The schema being loaded: RunConfig, or another sectioned model (see load_config_as).
+_SCHEMA: ContextVar[type[BaseModel]] = ContextVar("schema", default=RunConfig)
 
 
 # --- public API ---------------------------------------------------------------------------
@@ -103,12 +108,13 @@ def _validate(
     origins: dict[tuple[str, ...], str],
     file_data: dict[str, Any],
 ) -> RunConfig:
-    data = _fill_empty_sections(data, RunConfig)
-    flag = _first_bool_for_number(data, RunConfig)
+    schema = _SCHEMA.get()
+    data = _fill_empty_sections(data, schema)
+    flag = _first_bool_for_number(data, schema)
     if flag is not None:  # pydantic's lax mode would read true as 1
         raise ConfigError(_explain(flag, file_data, source, origins))
     try:
-        return RunConfig.model_validate(data)
+        return schema.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors()
         message = _explain(errors[0], file_data, source, origins)
@@ -116,6 +122,43 @@ def _validate(
             more = len(errors) - 1
             message += f" (and {more} more problem{'s' if more > 1 else ''})"
         raise ConfigError(message) from None
+
+
+def load_config_as(
+    schema: type[BaseModel], path: str | Path | None, overrides: Sequence[str] = ()
+) -> Any:
+    """:func:`load_config` for another sectioned schema (the same one-line errors).
+
+    Args:
+        schema: A pydantic model whose fields are sections (e.g. ``PretrainConfig``).
+        path: The YAML file, or ``None`` for the defaults.
+        overrides: ``"a.b=c"`` strings applied in order after the file.
+
+    Returns:
+        The validated ``schema`` instance.
+
+    Raises:
+        ConfigError: As :func:`load_config`.
+    """
+    token = _SCHEMA.set(schema)
+    try:
+        return load_config(path, overrides)
+    finally:
+        _SCHEMA.reset(token)
+
+
+def validate_config_as(
+    schema: type[BaseModel],
+    data: dict[str, Any],
+    source: str | None = None,
+    origins: dict[tuple[str, ...], str] | None = None,
+) -> Any:
+    """:func:`validate_config` for another sectioned schema."""
+    token = _SCHEMA.set(schema)
+    try:
+        return validate_config(data, source, origins)
+    finally:
+        _SCHEMA.reset(token)
 
 
 def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
@@ -223,7 +266,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(
-            f"{name}: the top level must be a mapping of sections ({_keys_text(RunConfig)}), "
+            f"{name}: the top level must be a mapping of sections ({_keys_text(_SCHEMA.get())}), "
             f"got {_show(data)}"
         )
     return data
@@ -407,7 +450,7 @@ def _suggest(loc: tuple[str, ...]) -> str:
     )
     if close:  # compare leaf names: full paths share the section prefix and all look alike
         return f" Did you mean `{prefix}{close[0]}`?"
-    elsewhere = [path for path in _all_paths(RunConfig) if path.rsplit(".", 1)[-1] == loc[-1]]
+    elsewhere = [path for path in _all_paths(_SCHEMA.get()) if path.rsplit(".", 1)[-1] == loc[-1]]
     if elsewhere:
         return " Did you mean " + " or ".join(f"`{p}`" for p in elsewhere) + "?"
     where = f"in `{'.'.join(loc[:-1])}`" if loc[:-1] else "at the top level"
@@ -415,7 +458,7 @@ def _suggest(loc: tuple[str, ...]) -> str:
 
 
 def _section_model(loc: tuple[str, ...]) -> type[BaseModel] | None:
-    model: type[BaseModel] | None = RunConfig
+    model: type[BaseModel] | None = _SCHEMA.get()
     for key in loc:
         field = _field(model, key) if model is not None else None
         model = _model_class(field.annotation) if field is not None else None

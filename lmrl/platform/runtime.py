@@ -33,15 +33,20 @@ _CONNECT_FIX = (
 )
 
 
-def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+def init_ray(address: str | None = None, num_cpus: int | None = None, log_to_driver: bool = True) -> None:
     """Starts a local Ray or connects to a cluster; does nothing if Ray is already up.
 
     Args:
-        address: ``None`` starts a local Ray in this process. ``"auto"``,
+        address: ``None`` starts a local Ray in this process, or joins the
+            cluster named by ``RAY_ADDRESS`` when that is set (as it is for
+            the driver of a Ray Job). ``"auto"``,
             ``"host:port"`` (the GCS address ``ray start --head`` prints) or
             ``"ray://host:10001"`` (Ray Client) joins a running cluster.
         num_cpus: CPUs for a local Ray (default: all). Ignored when joining a
             cluster, whose size is set by ``ray start``.
+        log_to_driver: Stream worker output here. ``lmrl pretrain/finetune``
+            turn it off: Ray Train and Ray Data actors log every epoch, and a
+            worker's failure reaches the driver as an error anyway.
 
     Raises:
         LmrlError: The cluster cannot be reached or refuses the connection;
@@ -56,9 +61,12 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     # crashing actor's traceback stays visible.
     quiet = {
         "logging_level": logging.ERROR,
-        "log_to_driver": True,
+        "log_to_driver": log_to_driver,
         "logging_config": ray.LoggingConfig(encoding="TEXT", log_level="ERROR"),
     }
+    if address is None and os.environ.get("RAY_ADDRESS"):
+        # A Ray Job's driver (`ray job submit -- lmrl train ...`): RAY_ADDRESS names the cluster.
+        address = os.environ["RAY_ADDRESS"]
     if address is None:
         ray.init(num_cpus=num_cpus, include_dashboard=False, ignore_reinit_error=True, **quiet)
         return

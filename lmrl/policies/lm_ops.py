@@ -115,6 +115,29 @@ def score_candidates(
     return scores, features
 
 
+def candidate_features(lm, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(B, K, H) hidden state at each candidate's last token, after the prompt."""
+    cand, cmask = obs["cand_ids"], obs["cand_mask"]
+    b, k_all, _ = cand.shape
+    prompt, pmask = trim_prompt(obs["prompt_ids"], _safe_mask(obs["prompt_mask"]))
+    k = max(1, int(cmask.any(-1).sum(-1).max()))
+    c = max(1, int(cmask.any(0).any(0).nonzero().max()) + 1) if cmask.any() else 1
+    cand, cmask = cand[:, :k, :c], cmask[:, :k, :c]
+    ids = torch.cat([prompt.repeat_interleave(k, 0), cand.reshape(b * k, c)], 1)  # (BK, P+C)
+    mask = torch.cat([pmask.repeat_interleave(k, 0), cmask.reshape(b * k, c)], 1)
+    out = lm(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+        output_hidden_states=True,
+        logits_to_keep=1,
+    )
+    hidden = out.hidden_states[-1]  # (BK, P+C, H)
+    last = prompt.shape[1] + cmask.reshape(b * k, c).sum(-1).clamp(min=1) - 1  # (BK,)
+    feats = hidden[torch.arange(b * k), last].view(b, k, -1)  # (B, k, H)
+    return F.pad(feats, (0, 0, 0, k_all - k))  # (B, K, H)
+
+
 @torch.no_grad()
 def sample(
     lm,

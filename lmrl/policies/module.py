@@ -23,6 +23,12 @@ from typing import Any
 
 import torch
 from ray.rllib.core.columns import Columns
+from ray.rllib.core.learner.utils import make_target_network
+from ray.rllib.core.rl_module.apis import (
+    TARGET_NETWORK_ACTION_DIST_INPUTS,
+    InferenceOnlyAPI,
+    TargetNetworkAPI,
+)
 from ray.rllib.core.rl_module.apis.value_function_api import ValueFunctionAPI
 from ray.rllib.core.rl_module.torch.torch_rl_module import TorchRLModule
 from ray.rllib.models.torch.torch_distributions import TorchCategorical, TorchMultiCategorical
@@ -36,8 +42,11 @@ REF_LOGP = "ref_action_logp"
 NEG = lm_ops.NEG
 
 
-class LMPolicyModule(TorchRLModule, ValueFunctionAPI):
+class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, InferenceOnlyAPI):
     """Actor-critic RLModule around any ``AutoModelForCausalLM``.
+
+    Implements ``TargetNetworkAPI`` (a lagging copy of the LM, built only on
+    learners that ask for it) so APPO can use the same module as PPO.
 
     ``model_config`` keys:
         model_path: Local HF model directory (model + tokenizer).
@@ -158,6 +167,33 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI):
                 out[REF_LOGP] = lm_ops.sequence_logp(ref_logits, tokens)
         out[Columns.EMBEDDINGS] = feats
         return out
+
+    # --- target network (APPO) ----------------------------------------------------------
+    def make_target_networks(self) -> None:
+        self._target_lm = make_target_network(self.lm)
+
+    def get_target_network_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        return [(self.lm, self._target_lm)]
+
+    def get_non_inference_attributes(self) -> list[str]:
+        return ["_target_lm"]
+
+    def forward_target(self, batch: dict[str, Any]) -> dict[str, Any]:
+        obs = batch[Columns.OBS]
+        with torch.no_grad():
+            if self.action_mode == "choose":
+                logits, _ = self._choose_logits(self._target_lm, obs)
+            else:
+                logits, _ = lm_ops.teacher_force(
+                    self._target_lm,
+                    obs["prompt_ids"],
+                    obs["prompt_mask"],
+                    batch[Columns.ACTIONS].long(),
+                    self.eos_id,
+                    self.temperature,
+                )
+                logits = logits.flatten(1)
+        return {TARGET_NETWORK_ACTION_DIST_INPUTS: logits}
 
     def compute_values(self, batch: dict[str, Any], embeddings: Any | None = None) -> torch.Tensor:
         """Value estimates (B,), from the train pass's features when given."""

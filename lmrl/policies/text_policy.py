@@ -51,13 +51,22 @@ class TextPolicy:
         ['north']
     """
 
-    def __init__(self, lm, tokenizer, adapter: AdapterConfig, temperature: float = 1.0, meta: dict | None = None):
+    def __init__(
+        self,
+        lm,
+        tokenizer,
+        adapter: AdapterConfig,
+        temperature: float = 1.0,
+        meta: dict | None = None,
+        q_head: torch.nn.Module | None = None,
+    ):
         self.lm = lm.eval()
         self.tokenizer = tokenizer
         self.codec = TextCodec(tokenizer, adapter)
         self.adapter = adapter
         self.temperature = temperature
         self.meta = dict(meta or {})
+        self.q_head = q_head.eval() if q_head is not None else None
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> TextPolicy:
@@ -65,7 +74,13 @@ class TextPolicy:
         meta = read_meta(path)
         lm, tokenizer = load_lm(str(path))
         adapter = AdapterConfig(**meta["adapter"])
-        return cls(lm, tokenizer, adapter, float(meta.get("temperature", 1.0)), meta)
+        q_head = None
+        if meta.get("policy_head") == "q":
+            state = torch.load(Path(path) / meta["heads"]["q_head"], weights_only=True)
+            hidden, width = state["0.weight"].shape[1], state["0.weight"].shape[0]
+            q_head = torch.nn.Sequential(torch.nn.Linear(hidden, width), torch.nn.ReLU(), torch.nn.Linear(width, 1))
+            q_head.load_state_dict(state)
+        return cls(lm, tokenizer, adapter, float(meta.get("temperature", 1.0)), meta, q_head)
 
     @property
     def action_mode(self) -> str:
@@ -76,13 +91,24 @@ class TextPolicy:
         encoded = [self.codec.encode_observation(o) for o in observations]
         return {k: torch.as_tensor(np.stack([e[k] for e in encoded])) for k in encoded[0]}
 
+    def _choice_logits(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, K) logits over candidate slots: LM scores, or Q-values for a DQN policy."""
+        if self.q_head is not None:
+            scores = self.q_head(lm_ops.candidate_features(self.lm, b)).squeeze(-1)
+        else:
+            scores, _ = lm_ops.score_candidates(
+                self.lm, b["prompt_ids"], b["prompt_mask"], b["cand_ids"], b["cand_mask"]
+            )
+        return torch.where(b["action_mask"] > 0, scores / self.temperature, lm_ops.NEG)
+
     @torch.no_grad()
     def choice_probs(self, observations: list[dict[str, Any]]) -> list[list[float]]:
-        """Choose mode: the policy's probability of each admissible action, per observation."""
+        """Choose mode: the policy's probability of each admissible action, per observation.
+
+        For a DQN policy this is the Boltzmann distribution over its Q-values.
+        """
         b = self._batch(observations)
-        scores, _ = lm_ops.score_candidates(self.lm, b["prompt_ids"], b["prompt_mask"], b["cand_ids"], b["cand_mask"])
-        logits = torch.where(b["action_mask"] > 0, scores / self.temperature, lm_ops.NEG)
-        probs = torch.softmax(logits, -1)
+        probs = torch.softmax(self._choice_logits(b), -1)
         return [p[: len(o.get("actions", ()))].tolist() for p, o in zip(probs, observations, strict=True)]
 
     @torch.no_grad()
@@ -109,10 +135,7 @@ class TextPolicy:
                         "this policy was trained in choose mode and needs admissible actions "
                         "(the observation's `actions` list is empty)"
                     )
-            scores, _ = lm_ops.score_candidates(
-                self.lm, b["prompt_ids"], b["prompt_mask"], b["cand_ids"], b["cand_mask"]
-            )
-            logits = torch.where(b["action_mask"] > 0, scores / self.temperature, lm_ops.NEG)  # (B, K)
+            logits = self._choice_logits(b)  # (B, K)
             if greedy:
                 idx = logits.argmax(-1)
             else:

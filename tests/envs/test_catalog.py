@@ -16,7 +16,15 @@ from lmrl.envs import catalog, env_info, list_envs, make, register, unregister
 from lmrl.envs.maze import MazeEnv
 from lmrl.errors import RegistrationError, UnknownEnvError
 
-BUILTIN = ["lmrl/CustomerSupport-v0", "lmrl/GuessNumber-v0", "lmrl/Maze-v0"]
+BUILTIN = [
+    "lmrl/Arithmetic-v0",
+    "lmrl/CustomerSupport-v0",
+    "lmrl/GuessNumber-v0",
+    "lmrl/Maze-v0",
+    "lmrl/SentimentSteer-v0",
+    "lmrl/TwentyQuestions-v0",
+    "lmrl/Wordle-v0",
+]
 
 
 class DiscreteSpacesEnv(gym.Env):
@@ -261,8 +269,16 @@ def test_env_info():
         "Version History",
     ):
         assert f"## {section}" in info["doc"]
-    assert env_info("lmrl/GuessNumber-v0")["default_action_mode"] == "generate"
-    assert env_info("lmrl/CustomerSupport-v0")["default_action_mode"] == "choose"
+    modes = {env_id: env_info(env_id)["default_action_mode"] for env_id in BUILTIN}
+    assert modes == {
+        "lmrl/Arithmetic-v0": "generate",
+        "lmrl/CustomerSupport-v0": "choose",
+        "lmrl/GuessNumber-v0": "generate",
+        "lmrl/Maze-v0": "choose",
+        "lmrl/SentimentSteer-v0": "generate",
+        "lmrl/TwentyQuestions-v0": "choose",
+        "lmrl/Wordle-v0": "generate",
+    }
 
 
 def test_register_builtin_envs_is_idempotent():

@@ -1,0 +1,459 @@
+"""The driver's side of ``pretrain`` and ``finetune``: validate, prepare, train, write the model.
+
+A run directory holds::
+
+    config.yaml        the validated config (``--resume`` reads it)
+    data.json          resolved files, row kind, counts (``--resume`` reads it)
+    tokenizer/         the tokenizer (trained BPE or a copy of the given one)
+    init/              the initial weights (presets and HF configs only)
+    train/             Ray Train's run: checkpoints step_NNNNNN/ and its snapshot
+    metrics.jsonl      one row per step (loss, lr, tokens/s) and per evaluation
+    loss_curve.png
+    model/             the result: HF weights + tokenizer + lmrl.json
+    summary.json       final figures
+
+Everything that can be wrong with the data or the config is found before the
+run directory is created, so a bad row leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import lmrl
+from lmrl.errors import ConfigError, DataError, RunError
+from lmrl.pipelines.train import data as D
+from lmrl.pipelines.train.config import FinetuneConfig, PretrainConfig
+from lmrl.pipelines.train.loop import (
+    METRICS_FILE,
+    finalize_model,
+    latest_rows,
+    read_rows,
+    run_training,
+)
+
+CONFIG_FILE = "config.yaml"
+DATA_FILE = "data.json"
+MODEL_DIR = "model"
+
+
+@dataclass
+class Prepared:
+    """Everything validated before the run directory is written."""
+
+    task: str
+    spec: D.Spec
+    train_files: list[tuple[Path, str]]
+    eval_files: list[tuple[Path, str]]
+    split: bool
+    tokenizer: Any
+    model_class: str
+    init_model: Any = None  # a freshly initialised model to save, or None with model.init
+    model_source: str | None = None
+    summaries: dict[str, Any] = field(default_factory=dict)
+    env_ids: list[str] = field(default_factory=list)
+
+
+def config_to_yaml(cfg: PretrainConfig | FinetuneConfig) -> str:
+    """The config as YAML that loads back to an equal config."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+def task_of(cfg: PretrainConfig | FinetuneConfig) -> str:
+    """``pretrain``, ``sft`` or ``reward_model``."""
+    return cfg.task if isinstance(cfg, FinetuneConfig) else "pretrain"
+
+
+def new_run_dir(cfg: PretrainConfig | FinetuneConfig) -> Path:
+    """``run.output_dir/run.name`` (default name: the task and start time)."""
+    return Path(cfg.run.output_dir) / (cfg.run.name or f"{task_of(cfg)}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+# --- preparing --------------------------------------------------------------------------------
+
+
+def prepare(cfg: PretrainConfig | FinetuneConfig) -> Prepared:
+    """Resolves files, picks the row kind, gets a tokenizer and a model, and scans all data.
+
+    Raises:
+        ConfigError: A config value does not fit (no training files, a model
+            too short for ``data.max_length``...).
+        DataError: A file or row is bad (named), or the data is too small.
+    """
+    task = task_of(cfg)
+    d = cfg.data
+    if not d.train:
+        raise ConfigError("data.train is empty; give the training files, e.g. --set data.train=[corpus.txt]")
+    train_files = D.resolve_files(d.train, d.format, "data.train")
+    eval_files = D.resolve_files(d.eval, d.format, "data.eval") if d.eval else []
+    spec = _spec(cfg, task, train_files)
+    for path, fmt in eval_files:  # the eval files must fit the same kind
+        _spec(cfg, task, [(path, fmt)], expect=spec.kind)
+    split = not eval_files and d.eval_fraction > 0
+    tokenizer = _tokenizer(cfg, spec, train_files)
+    model_class = "sequence_classification" if task == "reward_model" else "causal_lm"
+    prepared = Prepared(task, spec, train_files, eval_files, split, tokenizer, model_class)
+    _model(cfg, prepared)  # a model too short for data.max_length fails before the data pass
+    train = D.scan(spec, train_files, tokenizer, split=split, key="data.train")
+    prepared.summaries["train"] = _summary_dict(train)
+    prepared.env_ids = sorted(train.env_ids)
+    held_out = train.split_rows["eval"]
+    if eval_files:
+        ev = D.scan(spec, eval_files, tokenizer, split=False, key="data.eval")
+        prepared.summaries["eval"] = _summary_dict(ev)
+        held_out = ev.rows
+    _check_sizes(cfg, spec, train, held_out, eval_files or train_files, split or bool(eval_files))
+    return prepared
+
+
+def _spec(cfg, task: str, files: list[tuple[Path, str]], expect: str | None = None) -> D.Spec:
+    d = cfg.data
+    path, fmt = files[0]
+    if task == "pretrain":
+        kind, columns = "causal", {"text": "text" if fmt == "text" else d.text_column}
+    else:
+        if fmt == "text":
+            raise DataError(f"{path}: {task} data must be JSONL or Parquet with named columns, got a text file")
+        names = {
+            "prompt": d.prompt_column,
+            "response": d.response_column,
+            "messages": d.messages_column,
+            "label": d.label_column,
+            "chosen": d.chosen_column,
+            "rejected": d.rejected_column,
+        }
+        kind, columns = D.detect_kind(task, D.file_columns(path, fmt), names, path)
+        for other, other_fmt in files[1:]:
+            other_kind, other_columns = D.detect_kind(task, D.file_columns(other, other_fmt), names, other)
+            if (other_kind, other_columns) != (kind, columns):
+                raise DataError(f"{other}: its columns give {other_kind} rows, but {path} gives {kind}; use one layout")
+    if expect is not None and kind != expect:
+        raise DataError(f"{path}: its columns give {kind} rows, but the training files give {expect}")
+    pack = bool(getattr(d, "pack", False)) and kind == "causal"
+    return D.Spec(kind, columns, d.max_length, pack=pack, eval_fraction=d.eval_fraction)
+
+
+def _tokenizer(cfg, spec: D.Spec, files: list[tuple[Path, str]]):
+    from transformers import AutoTokenizer
+
+    source = cfg.model.init or cfg.tokenizer.path
+    if source is None:
+        from lmrl.policies.lm import train_tokenizer
+
+        return train_tokenizer(D.iter_texts(spec, files), vocab_size=cfg.tokenizer.vocab_size)
+    key = "model.init" if cfg.model.init else "tokenizer.path"
+    try:
+        tok = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{key} `{source}`: cannot load its tokenizer ({D._first_line(exc)})") from None
+    if tok.eos_token_id is None:
+        raise ConfigError(f"the tokenizer of {key} `{source}` has no EOS token; lmrl needs one to end texts")
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def _summary_dict(s: D.DataSummary) -> dict[str, Any]:
+    return {"files": s.files, "rows": s.rows, "tokens": s.tokens, "split_rows": s.split_rows, "examples": s.examples}
+
+
+def _check_sizes(cfg, spec: D.Spec, train: D.DataSummary, held_out: int, eval_named, wants_eval: bool) -> None:
+    workers, batch = cfg.resources.num_workers, cfg.training.batch_size
+    rows = train.split_rows["train"]
+    share = rows / max(1, train.rows)
+    examples = int(train.examples * share) if spec.pack else rows
+    names = ", ".join(train.files)
+    if examples < workers * batch:
+        what = f"{examples} sequences of {spec.max_length} tokens" if spec.pack else f"{examples} training rows"
+        raise DataError(
+            f"{names}: {what} after holding out eval rows, fewer than resources.num_workers x "
+            f"training.batch_size ({workers} x {batch}); add data or lower training.batch_size"
+        )
+    if wants_eval:
+        held = int(train.tokens * (1 - share)) // spec.max_length if (spec.pack and held_out and not cfg.data.eval) else held_out
+        if held < workers:
+            where = ", ".join(str(p) for p, _ in eval_named)
+            raise DataError(
+                f"{where}: {held} held-out {'sequences' if spec.pack else 'rows'}, fewer than "
+                f"resources.num_workers ({workers}); raise data.eval_fraction ({cfg.data.eval_fraction}) "
+                "or give data.eval files"
+            )
+
+
+def _model(cfg, prepared: Prepared) -> None:
+    """Builds the initial model (presets, HF configs) or checks ``model.init``; sets the source."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    tok, m, max_length = prepared.tokenizer, cfg.model, cfg.data.max_length
+    if m.init is not None:
+        try:
+            config = AutoConfig.from_pretrained(m.init)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"model.init `{m.init}`: cannot load it ({D._first_line(exc)})") from None
+        _check_model_config(config, tok, max_length, f"model.init `{m.init}`")
+        prepared.model_source = m.init
+        return
+    if m.config is None:
+        from lmrl.policies.lm import build_preset
+
+        model = build_preset(m.preset or "tiny", tok, seed=cfg.training.seed)
+    else:
+        config = _hf_config(m.config)
+        config.vocab_size = len(tok)
+        for name in ("pad_token_id", "eos_token_id", "bos_token_id"):
+            setattr(config, name, getattr(tok, name, None) if name != "bos_token_id" else tok.eos_token_id)
+        with torch.random.fork_rng():
+            torch.manual_seed(cfg.training.seed)
+            try:
+                model = AutoModelForCausalLM.from_config(config)
+            except ValueError as exc:
+                raise ConfigError(f"model.config: no causal LM for it ({D._first_line(exc)})") from None
+    _check_model_config(model.config, tok, max_length, "the model")
+    model.config.pad_token_id = tok.pad_token_id
+    prepared.init_model = model
+
+
+def _hf_config(value: dict[str, Any] | str):
+    from transformers import AutoConfig
+
+    try:
+        if isinstance(value, str):
+            return AutoConfig.from_pretrained(value)
+        kwargs = dict(value)
+        model_type = kwargs.pop("model_type", None)
+        if model_type is None:
+            raise ConfigError(f"model.config needs a model_type (e.g. gpt2, llama), got keys {sorted(value)}")
+        return AutoConfig.for_model(model_type, **kwargs)
+    except (OSError, ValueError, KeyError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"model.config {value!r}: {D._first_line(exc)}") from None
+
+
+def _check_model_config(config, tok, max_length: int, what: str) -> None:
+    positions = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+    if positions is not None and positions < max_length:
+        raise ConfigError(
+            f"data.max_length ({max_length}) is longer than {what} can attend ({positions} positions); "
+            f"lower data.max_length to <= {positions}"
+        )
+    vocab = getattr(config, "vocab_size", None)
+    if vocab is not None and len(tok) > vocab:
+        raise ConfigError(f"the tokenizer has {len(tok)} tokens but {what} only {vocab} embeddings")
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+def run_job(
+    cfg: PretrainConfig | FinetuneConfig,
+    resume: str | Path | None = None,
+    run_dir: str | Path | None = None,
+) -> Path:
+    """Validates, prepares and trains; returns the run directory (the model is in ``model/``).
+
+    Args:
+        cfg: The config (with ``resume``: the run's own ``config.yaml``).
+        resume: A run directory to continue from its latest checkpoint.
+        run_dir: Where to write a new run (default: ``run.output_dir/run.name``).
+
+    Raises:
+        ConfigError, DataError: Before anything is written.
+        RunError: The run directory is taken, or training failed.
+    """
+    if resume is not None:
+        run = Path(resume)
+        info = _read_data_json(run)
+        spec = D.Spec(**info["spec"])
+        train_files = [(Path(p), f) for p, f in info["train_files"]]
+        eval_files = [(Path(p), f) for p, f in info["eval_files"]]
+        for p, _ in train_files + eval_files:
+            if not p.exists():
+                raise DataError(f"cannot resume {run}: its data file {p} is gone; restore it first")
+        split, model_class, model_source = info["split"], info["model_class"], info["model_source"]
+        meta_extra = info.get("meta", {})
+    else:
+        run = Path(run_dir) if run_dir is not None else new_run_dir(cfg)
+        if (run / DATA_FILE).exists():
+            raise RunError(f"run directory `{run}` already holds a run; continue it with --resume {run} or choose another run.name")
+        prepared = prepare(cfg)
+        run.mkdir(parents=True, exist_ok=True)
+        spec, train_files, eval_files, split = prepared.spec, prepared.train_files, prepared.eval_files, prepared.split
+        model_class = prepared.model_class
+        prepared.tokenizer.save_pretrained(run / "tokenizer")
+        if prepared.init_model is not None:
+            prepared.init_model.save_pretrained(run / "init")
+            prepared.tokenizer.save_pretrained(run / "init")
+            model_source = str((run / "init").resolve())
+        else:
+            model_source = prepared.model_source
+        spec = D.Spec(**{**asdict(spec), "tokenizer_dir": str((run / "tokenizer").resolve())})
+        meta_extra = _meta(cfg, prepared)
+        (run / CONFIG_FILE).write_text(config_to_yaml(cfg))
+        (run / DATA_FILE).write_text(json.dumps({
+            "spec": asdict(spec),
+            "train_files": [[str(p.resolve()), f] for p, f in train_files],
+            "eval_files": [[str(p.resolve()), f] for p, f in eval_files],
+            "split": split,
+            "model_class": model_class,
+            "model_source": model_source,
+            "summaries": prepared.summaries,
+            "meta": meta_extra,
+        }, indent=2))  # fmt: skip
+    _ensure_ray(cfg)  # before Ray Data, which would otherwise start a default Ray itself
+    datasets = _datasets(spec, train_files, eval_files, split)
+    loop_config = {
+        "kind": spec.kind,
+        "model_class": model_class,
+        "model_source": model_source,
+        "tokenizer_dir": spec.tokenizer_dir,
+        "run_dir": str(run.resolve()),
+        "training": cfg.training.model_dump(mode="json"),
+        "has_eval": "eval" in datasets,
+        "shuffle_buffer": cfg.data.shuffle_buffer,
+    }
+    started = time.perf_counter()
+    title = f"{task_of(cfg)} ({spec.kind}, {cfg.resources.num_workers} workers)"
+    result = run_training(
+        run_dir=run,
+        loop_config=loop_config,
+        datasets=datasets,
+        resources=cfg.resources,
+        training=cfg.training,
+        title=title,
+        progress=cfg.run.progress,
+    )
+    return _finish(cfg, run, result, meta_extra, time.perf_counter() - started)
+
+
+def _read_data_json(run: Path) -> dict[str, Any]:
+    path = run / DATA_FILE
+    if not path.is_file():
+        raise RunError(
+            f"cannot resume `{run}`: no {DATA_FILE} there; pass a run directory written by "
+            "`lmrl pretrain` or `lmrl finetune`"
+        )
+    return json.loads(path.read_text())
+
+
+def _datasets(spec: D.Spec, train_files, eval_files, split: bool) -> dict[str, Any]:
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    ctx.enable_progress_bars = False  # our own display shows progress
+    ctx.print_on_execution_start = False
+    out = {"train": D.build_dataset(spec, train_files, "train" if split else "all")}
+    if eval_files:
+        out["eval"] = D.build_dataset(spec, eval_files, "all")
+    elif split:
+        out["eval"] = D.build_dataset(spec, train_files, "eval")
+    return out
+
+
+def _ensure_ray(cfg) -> None:
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(
+            address=cfg.resources.address,
+            num_cpus=cfg.resources.num_cpus if cfg.resources.address is None else None,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
+
+
+def _meta(cfg, prepared: Prepared) -> dict[str, Any]:
+    """The ``lmrl.json`` fields known before training."""
+    meta: dict[str, Any] = {
+        "format": "lmrl-model",
+        "task": prepared.task,
+        "kind": prepared.spec.kind,
+        "lmrl_version": lmrl.__version__,
+        "base": cfg.model.init or (cfg.model.config if cfg.model.config is not None else (cfg.model.preset or "tiny")),
+    }
+    if prepared.model_class == "causal_lm":  # usable as a policy: the adapter's defaults, the env's mode
+        from lmrl.envs.adapter import AdapterConfig
+
+        action_mode = "choose"
+        if len(prepared.env_ids) == 1:
+            from lmrl.envs.catalog import env_info
+            from lmrl.errors import UnknownEnvError
+
+            meta["env_id"] = prepared.env_ids[0]
+            try:
+                action_mode = env_info(prepared.env_ids[0]).get("default_action_mode") or "choose"
+            except UnknownEnvError:
+                meta.pop("env_id")
+        adapter = AdapterConfig(action_mode=action_mode)
+        meta.update(action_mode=action_mode, prompt_format=adapter.prompt_format, adapter=adapter.to_dict(), temperature=1.0)
+    return meta
+
+
+def _finish(cfg, run: Path, result, meta_extra: dict[str, Any], seconds: float) -> Path:
+    import torch
+
+    from lmrl.pipelines.train.loop import TRAIN_STATE_FILE
+
+    rows = read_rows(run / METRICS_FILE)
+    train, ev = latest_rows(rows)
+    if result.checkpoint is None:
+        raise RunError(f"training in {run} ended without a checkpoint; continue it with --resume {run}")
+    with result.checkpoint.as_directory() as ckpt:
+        steps = int(torch.load(Path(ckpt) / TRAIN_STATE_FILE, weights_only=False)["state"]["step"])
+        meta = {
+            **meta_extra,
+            "steps": steps,
+            "eval": {k: v for k, v in (ev[-1] if ev else {}).items() if k.startswith("eval_")},
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        model_dir = finalize_model(Path(ckpt), run / MODEL_DIR, meta)
+    summary = {
+        "run_dir": str(run),
+        "model_dir": str(model_dir),
+        "task": meta.get("task"),
+        "steps": steps,
+        "tokens": train[-1].get("tokens") if train else 0,
+        "eval_first": {k: v for k, v in ev[0].items() if k.startswith("eval_")} if ev else {},
+        "eval_last": meta["eval"],
+        "attempts": max((r.get("attempt", 1) for r in rows), default=1),
+        "seconds": round(seconds, 1),
+    }
+    (run / "summary.json").write_text(json.dumps(summary, indent=2))
+    _plot(train, ev, run / "loss_curve.png", f"{meta.get('task')} ({run.name})")
+    return run
+
+
+def _plot(train: list[dict], ev: list[dict], out: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if train:
+        ax.plot([r["step"] for r in train], [r["loss"] for r in train], label="train loss", linewidth=1)
+    if ev:
+        ax.plot([r["step"] for r in ev], [r["eval_loss"] for r in ev], marker="o", label="held-out loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def load_run_config(run: str | Path, schema) -> Any:
+    """Reads a run directory's ``config.yaml`` as ``schema`` (no overrides)."""
+    path = Path(run) / CONFIG_FILE
+    if not path.is_file():
+        raise RunError(f"cannot resume `{run}`: no {CONFIG_FILE} there")
+    return schema.model_validate(yaml.safe_load(path.read_text()))
