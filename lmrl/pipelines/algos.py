@@ -59,10 +59,29 @@ class SuccessCallback(RLlibCallback):
     """Logs whether each finished episode reached its goal (``info["success"]``)."""
 
     def on_episode_end(self, *, episode, metrics_logger=None, **kwargs) -> None:
-        infos = episode.get_infos()
-        success = bool(infos[-1].get("success", False)) if len(infos) else False
-        if metrics_logger is not None:
-            metrics_logger.log_value(SUCCESS_METRIC, float(success), reduce="mean", window=100)
+        if metrics_logger is None:
+            return
+        if hasattr(episode, "agent_episodes"):  # multi-agent: per agent, and their mean
+            flags = {}
+            for agent, agent_episode in episode.agent_episodes.items():
+                infos = agent_episode.get_infos()
+                flags[agent] = bool(infos[-1].get("success", False)) if len(infos) else False
+                metrics_logger.log_value(f"{SUCCESS_METRIC}/{agent}", float(flags[agent]), reduce="mean", window=100)
+            success = sum(flags.values()) / len(flags) if flags else 0.0
+        else:
+            infos = episode.get_infos()
+            success = bool(infos[-1].get("success", False)) if len(infos) else False
+        metrics_logger.log_value(SUCCESS_METRIC, float(success), reduce="mean", window=100)
+
+
+class _PolicyMapping:
+    """Picklable ``policy_mapping_fn``: agent id -> policy name."""
+
+    def __init__(self, mapping: dict[str, str]) -> None:
+        self.mapping = dict(mapping)
+
+    def __call__(self, agent_id: str, episode: Any = None, **kwargs: Any) -> str:
+        return self.mapping[agent_id]
 
 
 class LMPPOLearner(PPOTorchLearner):
@@ -204,16 +223,43 @@ def build_algorithm_config(cfg: RunConfig, model_path: str) -> AlgorithmConfig:
         cfg: The validated run config.
         model_path: Local HF directory with the initial model and tokenizer.
     """
+    from lmrl.pipelines.multiagent import RLlibTextMultiAgentEnv, is_multiagent, resolve_mapping
+
     env_cfg = env_config(cfg, model_path)
-    probe = RLlibTextEnv(env_cfg)
-    obs_space, act_space = probe.observation_space, probe.action_space
+    multi = is_multiagent(cfg.env.id)
+    if multi:
+        from lmrl.envs.multiagent import make_aec
+
+        to_llm, scripted, llm_policies = resolve_mapping(cfg, list(make_aec(cfg.env.id, **cfg.env.kwargs).possible_agents))
+        env_cfg["scripted"] = scripted
+        env_cls = RLlibTextMultiAgentEnv
+        probe = env_cls(env_cfg)
+        first = probe.possible_agents[0]
+        obs_space, act_space = probe.observation_spaces[first], probe.action_spaces[first]
+    else:
+        env_cls = RLlibTextEnv
+        probe = RLlibTextEnv(env_cfg)
+        obs_space, act_space = probe.observation_space, probe.action_space
     probe.close()
     a, r = cfg.algorithm, cfg.resources
     n_runners = max(r.num_env_runners, 1)
     fragment = max(1, a.train_batch_size // (n_runners * r.num_envs_per_env_runner))
+    algo = _algorithm_specific(cfg)
+    if multi:
+        from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
+
+        spec = module_spec(cfg, model_path, obs_space, act_space)
+        algo = algo.environment(env_cls, env_config=env_cfg).multi_agent(
+            policies=set(llm_policies),
+            policy_mapping_fn=_PolicyMapping(to_llm),
+            policies_to_train=llm_policies,
+        ).rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={p: spec for p in llm_policies}))
+    else:
+        algo = algo.environment(
+            env_cls, env_config=env_cfg, observation_space=obs_space, action_space=act_space
+        ).rl_module(rl_module_spec=module_spec(cfg, model_path, obs_space, act_space))
     return (
-        _algorithm_specific(cfg)
-        .environment(RLlibTextEnv, env_config=env_cfg, observation_space=obs_space, action_space=act_space)
+        algo
         .env_runners(
             num_env_runners=r.num_env_runners,
             num_envs_per_env_runner=r.num_envs_per_env_runner,
@@ -222,7 +268,6 @@ def build_algorithm_config(cfg: RunConfig, model_path: str) -> AlgorithmConfig:
             gym_env_vectorize_mode="sync",
         )
         .learners(num_learners=r.num_learners, num_gpus_per_learner=r.num_gpus_per_learner)
-        .rl_module(rl_module_spec=module_spec(cfg, model_path, obs_space, act_space))
         .callbacks(SuccessCallback)
         .debugging(seed=cfg.run.seed, log_level="ERROR")
         .reporting(metrics_num_episodes_for_smoothing=100)

@@ -149,6 +149,14 @@ class RewardConfig(_Section):
     scale: float = Field(1.0, description="Multiplier of the model's score.")
 
 
+class PolicySpecConfig(_Section):
+    """One entry of ``policies`` (multi-agent envs): an LLM policy or a fixed scripted one."""
+
+    scripted: Literal["random", "expert"] | None = Field(
+        None, description="null: an LLM policy built from the `policy` section; random/expert: a fixed opponent."
+    )
+
+
 class RunConfig(_Section):
     """A whole training run.
 
@@ -164,6 +172,12 @@ class RunConfig(_Section):
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     run: RunSection = Field(default_factory=RunSection)
     reward: RewardConfig = Field(default_factory=RewardConfig)
+    policies: dict[str, PolicySpecConfig] = Field(
+        default_factory=dict, description="Multi-agent envs: policy names (default: one shared LLM policy)."
+    )
+    policy_mapping: dict[str, str] = Field(
+        default_factory=dict, description="Multi-agent envs: agent id -> policy name."
+    )
 
     @model_validator(mode="after")
     def _check_algorithm_mode(self) -> RunConfig:

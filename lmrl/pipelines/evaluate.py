@@ -18,6 +18,7 @@ import lmrl.envs
 from lmrl.envs.agents import ExpertAgent, RandomAgent
 from lmrl.envs.rollout import RolloutReport, run_episodes
 from lmrl.errors import PolicyError
+from lmrl.pipelines.multiagent import MULTIAGENT_FILE
 from lmrl.policies.text_policy import META_FILE, PolicyAgent, TextPolicy
 
 
@@ -109,6 +110,9 @@ def evaluate(
     Returns:
         The report (also written to ``eval.json``).
     """
+    for candidate in (Path(path), Path(path) / "export"):
+        if (candidate / MULTIAGENT_FILE).is_file():
+            return evaluate_multiagent(candidate, n=n, seed=seed, out_dir=out_dir)
     policy_dir = resolve_policy_dir(path)
     policy = TextPolicy.from_pretrained(policy_dir)
     env_id = env_id or policy.meta.get("env_id")
@@ -149,5 +153,87 @@ def evaluate(
         "expert_mean_return": expert.mean_return,
         "transcripts_path": str(out / "transcripts.jsonl"),
     }
+    (out / "eval.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+class PolicyMultiAgent:
+    """A :class:`TextPolicy` behind the multi-agent agent API (``act(agent, obs, info, env)``)."""
+
+    def __init__(self, policy: TextPolicy, greedy: bool = True, seed: int = 0) -> None:
+        self.policy = policy
+        self.greedy = greedy
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def act(self, agent: str, obs: dict[str, Any], info: dict[str, Any], env: Any) -> str:
+        """One action for the agent to move."""
+        return self.policy.act([obs], greedy=self.greedy, generator=self.generator)[0]
+
+
+def evaluate_multiagent(export_dir: str | Path, n: int = 100, seed: int = 0, out_dir: str | None = None) -> dict[str, Any]:
+    """Evaluates a multi-agent run's policies, seat by seat.
+
+    Reports, per agent: success with the trained seat plan (LLM seats greedy,
+    scripted seats as in training), success of each LLM seat against random
+    opponents, and the all-random and all-expert baselines. The top-level
+    ``greedy_success_rate`` etc. average over the LLM seats.
+    """
+    from lmrl.envs.multiagent import ExpertMultiAgent, RandomMultiAgent, run_multiagent_episodes
+
+    export_dir = Path(export_dir)
+    plan = json.loads((export_dir / MULTIAGENT_FILE).read_text())
+    env_id, kwargs = plan["env_id"], plan.get("env_kwargs", {})
+    policies = {pid: TextPolicy.from_pretrained(export_dir / pid) for pid in sorted(set(plan["policies"].values()))}
+
+    def seat_plan(greedy: bool, others: str | None) -> dict[str, Any]:
+        players: dict[str, Any] = {}
+        for agent, pid in plan["policies"].items():
+            players[agent] = PolicyMultiAgent(policies[pid], greedy=greedy, seed=seed)
+        for agent, kind in plan["scripted"].items():
+            players[agent] = RandomMultiAgent(seed) if (others or kind) == "random" else ExpertMultiAgent()
+        return players
+
+    llm_agents = sorted(plan["policies"])
+    trained = run_multiagent_episodes(env_id, seat_plan(True, None), n, seed, kwargs)
+    sampled = run_multiagent_episodes(env_id, seat_plan(False, None), n, seed, kwargs)
+    versus_random = {}
+    for agent in llm_agents:
+        players = {a: RandomMultiAgent(seed + i) for i, a in enumerate(sorted(set(plan["policies"]) | set(plan["scripted"])))}
+        players[agent] = PolicyMultiAgent(policies[plan["policies"][agent]], greedy=True, seed=seed)
+        versus_random[agent] = run_multiagent_episodes(env_id, players, n, seed, kwargs).success_rate(agent)
+    random_ = run_multiagent_episodes(env_id, RandomMultiAgent(seed), n, seed, kwargs)
+    expert = run_multiagent_episodes(env_id, ExpertMultiAgent(), n, seed, kwargs)
+
+    def mean(report, fn) -> float:
+        return sum(fn(report, a) for a in llm_agents) / len(llm_agents)
+
+    report = {
+        "policy": str(export_dir),
+        "env_id": env_id,
+        "episodes": n,
+        "seed": seed,
+        "multiagent": True,
+        "seat_plan": {**plan["policies"], **{a: f"scripted:{k}" for a, k in plan["scripted"].items()}},
+        "greedy_success_rate": mean(trained, lambda r, a: r.success_rate(a)),
+        "greedy_mean_return": mean(trained, lambda r, a: r.mean_return(a)),
+        "sampled_success_rate": mean(sampled, lambda r, a: r.success_rate(a)),
+        "sampled_mean_return": mean(sampled, lambda r, a: r.mean_return(a)),
+        "random_success_rate": mean(random_, lambda r, a: r.success_rate(a)),
+        "random_mean_return": mean(random_, lambda r, a: r.mean_return(a)),
+        "expert_success_rate": mean(expert, lambda r, a: r.success_rate(a)),
+        "expert_mean_return": mean(expert, lambda r, a: r.mean_return(a)),
+        "per_agent": {
+            a: {
+                "greedy_success_rate": trained.success_rate(a),
+                "vs_random_success_rate": versus_random[a],
+                "random_success_rate": random_.success_rate(a),
+                "expert_success_rate": expert.success_rate(a),
+            }
+            for a in llm_agents
+        },
+        "transcripts_path": None,
+    }
+    out = Path(out_dir) if out_dir else export_dir.parent / "eval"
+    out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(json.dumps(report, indent=2))
     return report

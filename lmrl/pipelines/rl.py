@@ -63,10 +63,15 @@ def prepare_model(cfg: RunConfig, run_dir: Path) -> str:
     if (path / "config.json").is_file():
         return str(path)
     import lmrl.envs
+    from lmrl.envs.multiagent import multiagent_corpus
     from lmrl.pipelines.data import env_corpus
+    from lmrl.pipelines.multiagent import is_multiagent
 
     builtin = [e for e in lmrl.envs.list_envs() if e.startswith("lmrl/")]
-    corpus = env_corpus([cfg.env.id], episodes=60, seed=cfg.run.seed)
+    if is_multiagent(cfg.env.id):
+        corpus = multiagent_corpus(cfg.env.id, episodes=60, seed=cfg.run.seed)
+    else:
+        corpus = env_corpus([cfg.env.id], episodes=60, seed=cfg.run.seed)
     corpus += env_corpus([e for e in builtin if e != cfg.env.id], episodes=10, seed=cfg.run.seed)
     tokenizer = train_tokenizer(corpus, vocab_size=PRESETS[name].vocab_size)
     model = build_preset(name, tokenizer, seed=cfg.policy.init_seed)
@@ -105,8 +110,11 @@ def _ensure_ray(cfg: RunConfig) -> None:
 
 def _row(result: dict[str, Any], iteration: int, elapsed: float) -> dict[str, Any]:
     runners = result.get("env_runners", {})
-    learner = result.get("learners", {}).get("default_policy", {})
+    learners = {k: v for k, v in result.get("learners", {}).items() if not k.startswith("__")}
+    learner = learners.get("default_policy") or next(iter(learners.values()), {})
+    per_agent = {k: runners[k] for k in sorted(runners) if k.startswith("success_rate/")}
     return {
+        **per_agent,
         "iteration": iteration,
         "timesteps": int(result.get("num_env_steps_sampled_lifetime", runners.get("num_env_steps_sampled_lifetime", 0))),
         "episode_return_mean": runners.get("episode_return_mean"),
@@ -169,8 +177,15 @@ def train(cfg: RunConfig, resume: str | None = None, run_dir: str | Path | None 
         >>> run = train(RunConfig.model_validate({"run": {"stop": {"iterations": 2}}}))
     """
     import lmrl.envs
+    from lmrl.pipelines.multiagent import is_multiagent
 
-    lmrl.envs.make(cfg.env.id, **cfg.env.kwargs).close()  # unknown id / bad kwargs fail here, clearly
+    # An unknown id or bad kwargs fail here, clearly, before Ray starts.
+    if is_multiagent(cfg.env.id):
+        from lmrl.envs.multiagent import make_aec
+
+        make_aec(cfg.env.id, **cfg.env.kwargs).close()
+    else:
+        lmrl.envs.make(cfg.env.id, **cfg.env.kwargs).close()
     state: dict[str, Any] = {"iteration": 0, "timesteps": 0, "elapsed_s": 0.0, "checkpoint": None}
     if resume is not None:
         run = Path(resume)
@@ -211,7 +226,7 @@ def train(cfg: RunConfig, resume: str | None = None, run_dir: str | Path | None 
                 (run / STATE_FILE).write_text(json.dumps(state, indent=2))
                 progress.update(row)
             progress.finish(reason)
-        weights = algo.learner_group.get_weights()["default_policy"]
+        weights = algo.learner_group.get_weights()
     finally:
         algo.stop()
     return _finish(cfg, run, model_path, weights, state)
@@ -232,15 +247,26 @@ def _finish(cfg: RunConfig, run: Path, model_path: str, weights: dict, state: di
 
     rows = read_jsonl(run / "metrics.jsonl")
     plot_learning_curve(rows, run / "learning_curve.png", title=f"{cfg.env.id} ({cfg.policy.action_mode})")
-    export_dir = export_policy(
-        weights,
-        model_path,
-        run / "export",
-        env_id=cfg.env.id,
-        adapter=adapter_config(cfg),
-        temperature=cfg.policy.temperature,
-        extra={"env_kwargs": dict(cfg.env.kwargs), "iterations": state["iteration"], "timesteps": state["timesteps"]},
-    )
+    extra = {"env_kwargs": dict(cfg.env.kwargs), "iterations": state["iteration"], "timesteps": state["timesteps"]}
+    export_dir = run / "export"
+    if "default_policy" in weights:
+        export_policy(
+            weights["default_policy"], model_path, export_dir, env_id=cfg.env.id,
+            adapter=adapter_config(cfg), temperature=cfg.policy.temperature, extra=extra,
+        )  # fmt: skip
+    else:  # multi-agent: one export per LLM policy, plus the seat plan
+        from lmrl.envs.multiagent import make_aec
+        from lmrl.pipelines.multiagent import MULTIAGENT_FILE, resolve_mapping
+
+        to_llm, scripted, llm = resolve_mapping(cfg, list(make_aec(cfg.env.id, **cfg.env.kwargs).possible_agents))
+        for pid in llm:
+            agents = sorted(a for a, p in to_llm.items() if p == pid)
+            export_policy(
+                weights[pid], model_path, export_dir / pid, env_id=cfg.env.id,
+                adapter=adapter_config(cfg), temperature=cfg.policy.temperature, extra={**extra, "agents": agents},
+            )  # fmt: skip
+        plan = {"env_id": cfg.env.id, "env_kwargs": dict(cfg.env.kwargs), "policies": to_llm, "scripted": scripted}
+        (export_dir / MULTIAGENT_FILE).write_text(json.dumps(plan, indent=2))
     summary = {
         "run_dir": str(run),
         "export_dir": str(export_dir),

@@ -1,0 +1,159 @@
+"""Multi-agent training: PettingZoo text envs through RLlib's multi-agent API.
+
+:class:`RLlibTextMultiAgentEnv` is the turn-based ``MultiAgentEnv`` RLlib
+builds on every runner. It plays a multi-agent lmrl env through its AEC form
+(``lmrl.envs.multiagent.make_aec``), encodes each acting agent's observation
+with the same token adapter as single-agent training, and plays itself:
+
+* seats mapped to a *scripted* policy (``random`` or ``expert``) -- they never
+  reach RLlib, so an LLM policy trains against a fixed opponent;
+* turns whose only admissible action is ``"wait"`` (Parallel envs).
+
+The run config chooses the setting::
+
+    policies:                 # names -> {} for an LLM policy, {scripted: random|expert}
+      shared: {}
+    policy_mapping:           # agent id -> policy name (default: all agents -> the first LLM policy)
+      player_0: shared
+      player_1: shared        # self-play: one LLM policy plays both seats
+
+Separate LLM policies are two ``{}`` entries mapped to different agents.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from ray.rllib.env.multi_agent_env import MultiAgentEnv
+
+from lmrl.envs.adapter import AdapterConfig, TextCodec
+from lmrl.errors import ConfigError, did_you_mean
+from lmrl.pipelines.config import RunConfig
+
+WAIT = "wait"
+#: In a multi-agent run's ``export/``: which exported policy plays which seat.
+MULTIAGENT_FILE = "multiagent.json"
+
+
+def is_multiagent(env_id: str) -> bool:
+    """Whether ``env_id`` names a multi-agent (PettingZoo) env."""
+    from lmrl.envs.multiagent import list_multiagent_envs
+
+    return env_id in list_multiagent_envs()
+
+
+def resolve_mapping(cfg: RunConfig, agents: list[str]) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """Checks ``policies``/``policy_mapping`` against the env's agents.
+
+    Returns:
+        (agent -> LLM policy name, agent -> scripted kind, LLM policy names).
+
+    Raises:
+        ConfigError: An unknown agent or policy name, or no LLM policy at all.
+    """
+    policies = {name: spec.scripted for name, spec in cfg.policies.items()} or {"shared": None}
+    llm = [name for name, kind in policies.items() if kind is None]
+    if not llm:
+        raise ConfigError(
+            f"policies {sorted(policies)} are all scripted; add an LLM policy, e.g. `policies: {{shared: {{}}}}`"
+        )
+    mapping = dict(cfg.policy_mapping)
+    for agent, name in mapping.items():
+        if agent not in agents:
+            raise ConfigError(
+                f"policy_mapping names agent `{agent}`, but `{cfg.env.id}` has agents {agents}."
+                + did_you_mean(agent, agents)
+            )
+        if name not in policies:
+            raise ConfigError(
+                f"policy_mapping.{agent} is `{name}`, which is not in policies {sorted(policies)}."
+                + did_you_mean(name, policies)
+            )
+    for agent in agents:
+        mapping.setdefault(agent, llm[0])
+    to_llm = {a: p for a, p in mapping.items() if policies[p] is None}
+    scripted = {a: policies[p] for a, p in mapping.items() if policies[p] is not None}
+    return to_llm, scripted, sorted({to_llm[a] for a in to_llm})
+
+
+class RLlibTextMultiAgentEnv(MultiAgentEnv):
+    """Turn-based RLlib view of an lmrl multi-agent env.
+
+    ``config`` keys: ``env_id``, ``env_kwargs``, ``model_path`` (tokenizer),
+    ``adapter`` (AdapterConfig dict) and ``scripted`` (agent -> ``"random"`` or
+    ``"expert"``).
+    """
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        from lmrl.envs.multiagent import make_aec
+        from lmrl.pipelines.algos import _tokenizer
+
+        config = config or {}
+        self.env = make_aec(config["env_id"], **config.get("env_kwargs", {}))
+        self.codec = TextCodec(_tokenizer(config["model_path"]), AdapterConfig(**config["adapter"]))
+        self.scripted: dict[str, str] = dict(config.get("scripted", {}))
+        self.possible_agents = [a for a in self.env.possible_agents if a not in self.scripted]
+        self.agents = list(self.possible_agents)
+        obs_space, act_space = self.codec.observation_space(), self.codec.action_space()
+        self.observation_spaces = {a: obs_space for a in self.possible_agents}
+        self.action_spaces = {a: act_space for a in self.possible_agents}
+        self._rng = np.random.default_rng()
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        from lmrl.envs.multiagent import ExpertMultiAgent, RandomMultiAgent
+
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        episode_seed = int(self._rng.integers(2**31))
+        self.env.reset(seed=episode_seed, options=options)
+        self._opponents = {
+            a: RandomMultiAgent(episode_seed + i) if kind == "random" else ExpertMultiAgent()
+            for i, (a, kind) in enumerate(sorted(self.scripted.items()))
+        }
+        self._pending = {a: 0.0 for a in self.possible_agents}
+        self._final: dict[str, tuple[dict, dict]] = {}
+        self._admissible: dict[str, tuple[str, ...]] = {}
+        self._acted: set[str] = set()
+        self._truncated = False
+        obs, infos, _ = self._advance()
+        return obs, infos
+
+    def _advance(self) -> tuple[dict, dict, bool]:
+        """Plays scripted seats and waits until an RLlib agent must act (or the game ends)."""
+        for agent in self.env.agent_iter():
+            obs, reward, terminated, truncated, info = self.env.last()
+            if agent in self.scripted:
+                self.env.step(None if terminated or truncated else self._opponents[agent].act(agent, obs, info, self.env))
+                continue
+            self._pending[agent] += float(reward)
+            if terminated or truncated:
+                self._truncated |= bool(truncated) and not terminated
+                self._final[agent] = (obs, dict(info))
+                self.env.step(None)
+                continue
+            if tuple(obs["actions"]) == (WAIT,):
+                self.env.step(WAIT)
+                continue
+            self._admissible[agent] = tuple(obs["actions"])
+            return {agent: self.codec.encode_observation(obs)}, {agent: dict(info)}, False
+        return {}, {}, True
+
+    def step(self, action_dict: dict[str, Any]):
+        (agent, action), *rest = action_dict.items()
+        assert not rest, f"turn-based env got actions for several agents: {list(action_dict)}"
+        self.env.step(self.codec.action_text(action, self._admissible[agent]))
+        self._acted.add(agent)
+        obs, infos, done = self._advance()
+        if not done:
+            rewards = {a: self._pending[a] for a in self._acted}
+            for a in self._acted:
+                self._pending[a] = 0.0
+            return obs, rewards, {"__all__": False}, {"__all__": False}, infos
+        obs, infos = {}, {}
+        for a in self._acted:
+            final_obs, info = self._final.get(a, (self.env.observe(a), {}))
+            obs[a], infos[a] = self.codec.encode_observation(final_obs), info
+        rewards = {a: self._pending[a] for a in self._acted}
+        return obs, rewards, {"__all__": not self._truncated}, {"__all__": self._truncated}, infos
