@@ -407,6 +407,17 @@ def _cmd_envs_list(args: argparse.Namespace) -> int:
             _cell(info.get("max_episode_steps")),
             _first_line(info.get("doc", "")),
         )
+    from lmrl.envs.multiagent import list_multiagent_envs, multiagent_env_info
+
+    for env_id in list_multiagent_envs():
+        info = multiagent_env_info(env_id)
+        agents = ", ".join(info.get("agents", []))
+        table.add_row(
+            env_id,
+            f"{info.get('default_action_mode') or '-'} (multi-agent)",
+            _cell(info.get("max_episode_steps")),
+            _plain(f"[{info.get('api')}: {agents}] ") + _first_line(info.get("doc", "")),
+        )
     _console().print(table)
     return 0
 
@@ -439,9 +450,14 @@ def _cmd_envs_info(args: argparse.Namespace) -> int:
 def _cmd_envs_check(args: argparse.Namespace) -> int:
     from lmrl.envs import catalog
     from lmrl.envs.checks import check_env_id
+    from lmrl.envs.multiagent import list_multiagent_envs
+    from lmrl.envs.multiagent.checks import check_multiagent_env_id
 
-    catalog.env_info(args.env_id)  # an unknown id is a user error (exit 2), not a failed check
-    results = check_env_id(args.env_id, seed=args.seed, episodes=args.episodes)
+    if args.env_id in list_multiagent_envs():
+        results = check_multiagent_env_id(args.env_id, seed=args.seed, episodes=args.episodes)
+    else:
+        catalog.env_info(args.env_id)  # an unknown id is a user error (exit 2), not a failed check
+        results = check_env_id(args.env_id, seed=args.seed, episodes=args.episodes)
     table = _table(f"checks: {args.env_id}", ["check", "result", "detail"])
     for result in results:
         table.add_row(result.name, "ok" if result.ok else "FAIL", _plain(str(result.detail or "")))
@@ -526,8 +542,11 @@ def _read_line(prompt: str) -> str | None:
 
 def _cmd_envs_rollout(args: argparse.Namespace) -> int:
     from lmrl.envs import catalog
+    from lmrl.envs.multiagent import list_multiagent_envs
     from lmrl.envs.rollout import run_episodes
 
+    if args.env_id in list_multiagent_envs():
+        return _multiagent_rollout(args)
     catalog.env_info(args.env_id)  # fail on an unknown id before loading a policy
     agent = _make_agent(args.policy, args.seed, greedy=not args.sample)
     report = run_episodes(args.env_id, agent, args.n, seed=args.seed, keep_transcripts=args.show)
@@ -546,6 +565,24 @@ def _cmd_envs_rollout(args: argparse.Namespace) -> int:
         _number(report.mean_return),
         _number(mean_length, 1),
     )
+    _console().print(table)
+    return 0
+
+
+def _multiagent_rollout(args: argparse.Namespace) -> int:
+    """Rollouts of a multi-agent env: --policy random|expert plays every seat."""
+    from lmrl.envs.multiagent import ExpertMultiAgent, RandomMultiAgent, run_multiagent_episodes
+
+    if args.policy not in ("random", "expert"):
+        raise ConfigError(
+            f"--policy {args.policy!r}: multi-agent rollouts take random or expert for every seat; "
+            f"evaluate a trained multi-agent run with `lmrl eval RUN_DIR`"
+        )
+    agent = RandomMultiAgent(args.seed) if args.policy == "random" else ExpertMultiAgent()
+    report = run_multiagent_episodes(args.env_id, agent, args.n, seed=args.seed)
+    table = _table(f"rollout: {args.env_id} ({args.policy} in every seat)", ["agent", "episodes", "success rate", "mean return"])
+    for seat in sorted(report.successes):
+        table.add_row(seat, str(args.n), _rate(report.success_rate(seat)), _number(report.mean_return(seat)))
     _console().print(table)
     return 0
 
