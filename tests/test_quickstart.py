@@ -26,6 +26,9 @@ def test_quickstart_learns_the_maze(tmp_path):
     assert results["success_rate"] >= 0.9, results
     assert results["random_success_rate"] <= 0.3, results
     assert results["expert_success_rate"] == 1.0
+    warm = results["warm_start"]  # expert demos -> SFT on Ray Train -> PPO
+    assert warm["greedy_success_rate_before_ppo"] > results["random_success_rate"], warm
+    assert results["train"]["iterations"] <= 10
     from transformers import AutoModelForCausalLM
 
     AutoModelForCausalLM.from_pretrained(results["export_dir"])

@@ -53,7 +53,7 @@ WARM_START: dict[str, Any] = {
         },
         "resources": {"num_workers": 2},
     },
-    "ppo_iterations": 20,
+    "ppo_iterations": 10,
 }
 
 

@@ -279,7 +279,8 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
     data["run"].setdefault("name", f"train-{time.strftime('%Y%m%d-%H%M%S')}")
     origins = {tuple(t.partition("=")[0].split(".")): f"--set {t}" for t in args.overrides}
     cfg = validate_config(data, "the quickstart config", origins)
-    init_ray(cfg.resources.address, cfg.resources.num_cpus)
+    # The warm start's Ray Train and Ray Data actors log every epoch; their failures reach us as errors.
+    init_ray(cfg.resources.address, cfg.resources.num_cpus, log_to_driver=args.no_warm_start)
     results = quickstart(out, cfg, warm=not args.no_warm_start)
     table = _table(f"{results['env_id']}, {results['eval_episodes']} seeded episodes", ["agent", "success rate", "mean return"])
     if results.get("warm_start"):  # behaviour cloning alone, before PPO

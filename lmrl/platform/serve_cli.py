@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import time
@@ -188,10 +189,12 @@ def _run_server(args: argparse.Namespace, config: Any, key_source: str) -> int:
     from lmrl.platform.serve import launch
     from lmrl.policies.text_policy import read_meta
 
-    launch.check_port_free(args.host, args.port)
+    joining = args.address is not None or bool(os.environ.get("RAY_ADDRESS"))
+    if not joining:  # a cluster's Serve may already hold the port; a local one must find it free
+        launch.check_port_free(args.host, args.port)
     meta = read_meta(config.policy)
     print(f"starting Ray Serve for {config.policy} ...", file=sys.stderr, flush=True)
-    launch.start_ray(args.address, metrics_port=args.metrics_port if args.address is None else None)
+    launch.start_ray(args.address, metrics_port=None if joining else args.metrics_port)
     from ray import serve
 
     try:
@@ -223,8 +226,6 @@ def _run_server(args: argparse.Namespace, config: Any, key_source: str) -> int:
 
 
 def _cmd_chat(args: argparse.Namespace) -> int:
-    import os
-
     from lmrl.platform.serve.auth import API_KEY_ENV, read_key_file
     from lmrl.platform.serve.client import ChatClient, chat_loop
 

@@ -94,6 +94,16 @@ def add_commands(commands: Any) -> None:
     collect.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the first episode (default: 0)")
     collect.add_argument("--sample", action="store_true", help="with a trained policy: sample instead of greedy")
     collect.set_defaults(func=_cmd_collect)
+    pairs = sub.add_parser(
+        "pairs",
+        help="preference pairs (expert action over another) from collected episodes, for reward models",
+        description="Turns `lmrl data collect` output into prompt/chosen/rejected rows: the expert's "
+        "action is chosen over another admissible action drawn at random.",
+    )
+    pairs.add_argument("source", metavar="EPISODES.parquet", help="a file written by `lmrl data collect`")
+    pairs.add_argument("-o", "--out", required=True, metavar="OUT.parquet", help="the Parquet file to write")
+    pairs.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the rejected draws (default: 0)")
+    pairs.set_defaults(func=_cmd_pairs)
 
 
 def _positive_int(text: str) -> int:
@@ -202,6 +212,17 @@ def _cmd_collect(args: argparse.Namespace) -> int:
         f"{result['mean_return']:.3f}",
     )
     _console().print(table)
+    return 0
+
+
+def _cmd_pairs(args: argparse.Namespace) -> int:
+    from lmrl.errors import DataError
+    from lmrl.pipelines.train.collect import preference_pairs
+
+    if not Path(args.source).is_file():
+        raise DataError(f"{args.source}: no such file; pass a Parquet file from `lmrl data collect`")
+    result = preference_pairs(args.source, args.out, seed=args.seed)
+    print(f"wrote {result['rows']} preference pairs to {result['path']}")
     return 0
 
 

@@ -159,3 +159,46 @@ def _schema():
         ("reward", pa.float64()), ("done", pa.bool_()), ("success", pa.bool_()),
         ("episode_return", pa.float64()), ("text", pa.string()),
     ])  # fmt: skip
+
+
+def preference_pairs(source: str | Path, out: str | Path, seed: int = 0) -> dict[str, Any]:
+    """Preference pairs from collected episodes: the expert's action over another admissible one.
+
+    Every step that has an ``expert_action`` and at least one other admissible
+    action becomes ``{prompt, chosen: " " + expert, rejected: " " + other}``,
+    the other drawn with ``seed``; the result trains a Bradley-Terry reward
+    model (``lmrl finetune`` with ``task: reward_model``).
+
+    Args:
+        source: A Parquet file from :func:`collect`.
+        out: The Parquet file to write.
+        seed: Seed of the rejected-action draws.
+
+    Returns:
+        ``path`` and ``rows``.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lmrl.errors import DataError
+    from lmrl.pipelines.train.data import file_columns
+
+    missing = {"prompt", "expert_action", "admissible"} - file_columns(Path(source), "parquet")
+    if missing:
+        raise DataError(f"{source}: missing column {', '.join(sorted(missing))}; pass a file from `lmrl data collect`")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for r in pq.read_table(source, columns=["prompt", "expert_action", "admissible"]).to_pylist():
+        others = [a for a in (r["admissible"] or []) if a != r["expert_action"]]
+        if r["expert_action"] and others:
+            rejected = others[int(rng.integers(len(others)))]
+            rows.append({"prompt": r["prompt"], "chosen": " " + r["expert_action"], "rejected": " " + rejected})
+    if not rows:
+        raise DataError(f"{source}: no step has an expert action and another admissible action to compare")
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(pa.Table.from_pylist(rows), tmp)
+    os.replace(tmp, path)
+    return {"path": str(path), "rows": len(rows)}

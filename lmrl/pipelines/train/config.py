@@ -149,14 +149,6 @@ class TrainingSection(_Section):
         "float32", description="bfloat16: autocast the forward pass (GPUs with bf16)."
     )
 
-    @model_validator(mode="after")
-    def _check(self) -> TrainingSection:
-        if self.warmup_steps > self.steps and "warmup_steps" in self.model_fields_set:
-            raise ValueError(
-                f"training.warmup_steps ({self.warmup_steps}) must be <= training.steps ({self.steps})"
-            )
-        return self
-
 
 class TrainResources(_Section):
     """Where the Ray Train workers run."""

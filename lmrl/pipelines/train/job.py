@@ -60,9 +60,13 @@ class Prepared:
     env_ids: list[str] = field(default_factory=list)
 
 
+_ORDER = ("task", "data", "tokenizer", "model", "training", "resources", "run")
+
+
 def config_to_yaml(cfg: PretrainConfig | FinetuneConfig) -> str:
-    """The config as YAML that loads back to an equal config."""
-    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    """The config as YAML that loads back to an equal config (sections in reading order)."""
+    raw = cfg.model_dump(mode="json")
+    return yaml.safe_dump({k: raw[k] for k in _ORDER if k in raw}, sort_keys=False)
 
 
 def task_of(cfg: PretrainConfig | FinetuneConfig) -> str:

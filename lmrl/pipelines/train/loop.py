@@ -32,6 +32,7 @@ import shutil
 import tempfile
 import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -241,7 +242,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 continue  # the data position of the checkpoint: these batches were trained on
             batch = _to_device(batch, device)
             last_micro = accumulated + 1 == t["grad_accum"]
-            sync = model.no_sync() if (hasattr(model, "no_sync") and not last_micro) else _nullcontext()
+            sync = model.no_sync() if (hasattr(model, "no_sync") and not last_micro) else nullcontext()
             with sync, autocast:
                 loss, total, count, _ = _loss(model, batch, kind)
                 (loss / t["grad_accum"]).backward()
@@ -318,14 +319,6 @@ def _die(fault: dict[str, Any], run_dir: Path, rank: int, step: int, every: int)
     os._exit(1)  # a hard worker death, as a lost node would be
 
 
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 def _report(raw, opt, sched, state: dict, config: dict, metrics: dict, rank: int) -> None:
     """All ranks report (it is a barrier); rank 0 attaches the checkpoint."""
     import ray.train
@@ -351,10 +344,16 @@ def _report(raw, opt, sched, state: dict, config: dict, metrics: dict, rank: int
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a metrics file (none if it does not exist)."""
+    """Rows of a metrics file (none if it does not exist; a line being written is skipped)."""
     if not Path(path).exists():
         return []
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    rows = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
 
 
 def latest_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -556,21 +555,32 @@ class LiveProgress:
             console=Console(stderr=True),
         )
         task = progress.add_task(self.title, total=self.total, figures="starting Ray Train workers")
+        offset, last, last_eval = 0, None, None
         with progress:
             while not self._stop.wait(0.5):
-                rows = read_rows(self.metrics)
-                train, ev = latest_rows(rows)
-                if not train and not ev:
+                if not self.metrics.exists():
                     continue
+                with open(self.metrics, encoding="utf-8") as f:  # read only what is new
+                    f.seek(offset)
+                    chunk = f.read()
+                complete = chunk[: chunk.rfind("\n") + 1]
+                offset += len(complete.encode("utf-8"))
+                for line in complete.splitlines():
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue
+                    if "eval_loss" in row:
+                        last_eval = row
+                    else:
+                        last = row
                 figures = []
-                if train:
-                    last = train[-1]
-                    figures.append(
-                        f"loss {last['loss']:.3f}  lr {last['lr']:.2e}  {last['tokens_per_s']:.0f} tok/s"
-                    )
-                if ev:
-                    e = ev[-1]
+                if last is not None:
+                    figures.append(f"loss {last['loss']:.3f}  lr {last['lr']:.2e}  {last['tokens_per_s']:.0f} tok/s")
+                if last_eval is not None:
+                    e = last_eval
                     figures.append(
                         f"eval ppl {e['eval_ppl']:.2f}" if "eval_ppl" in e else f"eval acc {e.get('eval_accuracy', 0):.3f}"
                     )
-                progress.update(task, completed=train[-1]["step"] if train else 0, figures="  ".join(figures))
+                if figures:
+                    progress.update(task, completed=last["step"] if last else 0, figures="  ".join(figures))

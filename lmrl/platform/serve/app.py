@@ -174,9 +174,13 @@ class ApiIngress:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise ApiError(413, f"The request body is {declared} bytes; the limit is {limit}.", code="request_too_large")
-        raw = await request.body()
-        if len(raw) > limit:
-            raise ApiError(413, f"The request body is {len(raw)} bytes; the limit is {limit}.", code="request_too_large")
+        chunks, size = [], 0
+        async for chunk in request.stream():  # stop reading at the limit, even without Content-Length
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, f"The request body is over the limit of {limit} bytes.", code="request_too_large")
+            chunks.append(chunk)
+        raw = b"".join(chunks)
         try:
             data = json.loads(raw, parse_constant=_no_constants)
         except (ValueError, RecursionError) as exc:

@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import os
 import socket
 
 from lmrl.errors import LmrlError, RunError
@@ -38,7 +39,8 @@ def start_ray(address: str | None = None, num_cpus: int | None = None, metrics_p
     """Starts a quiet local Ray (exporting Prometheus metrics on ``metrics_port``) or joins a cluster.
 
     Args:
-        address: ``None`` starts a local Ray; otherwise as :func:`lmrl.platform.runtime.init_ray`.
+        address: ``None`` starts a local Ray (or joins ``$RAY_ADDRESS`` when set, as inside a
+            Ray Job); otherwise as :func:`lmrl.platform.runtime.init_ray`.
         num_cpus: CPUs of a local Ray (default: all).
         metrics_port: Port of the local node's Prometheus endpoint (default: chosen by Ray).
             A cluster's port is set by ``ray start --metrics-export-port``.
@@ -47,6 +49,7 @@ def start_ray(address: str | None = None, num_cpus: int | None = None, metrics_p
 
     if ray.is_initialized():
         return
+    address = address or os.environ.get("RAY_ADDRESS") or None  # inside a Ray Job: its cluster
     if address is not None:
         from lmrl.platform.runtime import init_ray
 

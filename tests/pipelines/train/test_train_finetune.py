@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import tiny_run_config
 
-from lmrl.pipelines.train.collect import COLUMNS, collect
+from lmrl.pipelines.train.collect import COLUMNS, collect, preference_pairs
 from lmrl.pipelines.train.config import FinetuneConfig
 from lmrl.pipelines.train.finetune import finetune
 
@@ -24,11 +24,11 @@ pytestmark = pytest.mark.slow
 MAZE = "lmrl/Maze-v0"
 
 
-def _cfg(train, out, name, task="sft", steps=120, **training) -> FinetuneConfig:
+def _cfg(train, out, name, task="sft", steps=80, init=None, **training) -> FinetuneConfig:
     return FinetuneConfig.model_validate({
         "task": task,
         "data": {"train": [str(train)], "max_length": 96, "eval_fraction": 0.1},
-        "model": {"preset": "tiny"},
+        "model": {"init": str(init)} if init else {"preset": "tiny"},
         "training": {"steps": steps, "batch_size": 16, "lr": 3e-3, "warmup_steps": 10,
                      "eval_every": 40, "checkpoint_every": 60, **training},
         "resources": {"num_workers": 2},
@@ -36,21 +36,10 @@ def _cfg(train, out, name, task="sft", steps=120, **training) -> FinetuneConfig:
     })  # fmt: skip
 
 
-def _preference_pairs(source, out, seed: int = 0):
-    """chosen = the expert's action, rejected = another admissible action, same prompt."""
-    table = pq.read_table(source).to_pylist()
-    rng = np.random.default_rng(seed)
-    rows = []
-    for r in table:
-        others = [a for a in r["admissible"] if a != r["expert_action"]]
-        if r["expert_action"] and others:
-            rows.append({
-                "prompt": r["prompt"],
-                "chosen": " " + r["expert_action"],
-                "rejected": " " + others[int(rng.integers(len(others)))],
-            })  # fmt: skip
-    pq.write_table(pa.Table.from_pylist(rows), out)
-    return rows
+def _preference_pairs(source, out, seed: int = 0) -> list[dict]:
+    """``lmrl data pairs``: chosen = the expert's action, rejected = another admissible one."""
+    assert preference_pairs(source, out, seed=seed)["rows"] > 0
+    return pq.read_table(out).to_pylist()
 
 
 @pytest.fixture(scope="module")
@@ -80,12 +69,17 @@ def test_collect_writes_the_documented_columns(demos):
         assert all(r["success"] for r in turns)
 
 
-def test_sft_on_expert_demos_beats_random_before_any_ppo(ray_session, demos, tmp_path):
+@pytest.fixture(scope="module")
+def sft_run(ray_session, demos, tmp_path_factory):
+    return finetune(_cfg(demos, tmp_path_factory.mktemp("sft"), "sft"))
+
+
+def test_sft_on_expert_demos_beats_random_before_any_ppo(sft_run, tmp_path):
     from transformers import AutoModelForCausalLM
 
     from lmrl.pipelines.evaluate import evaluate
 
-    run = finetune(_cfg(demos, tmp_path, "sft"))
+    run = sft_run
     summary = json.loads((run / "summary.json").read_text())
     assert summary["eval_last"]["eval_loss"] < 0.5 * summary["eval_first"]["eval_loss"]
     AutoModelForCausalLM.from_pretrained(run / "model")
@@ -114,14 +108,15 @@ def test_ray_data_sees_the_rows_the_driver_checked(ray_session, demos, tmp_path)
     assert counts == split and split["eval"] > 0
 
 
-def test_reward_model_ranks_held_out_pairs_above_chance(ray_session, tmp_path):
+def test_reward_model_ranks_held_out_pairs_above_chance(sft_run, tmp_path):
     from transformers import AutoModelForSequenceClassification
 
     from lmrl.pipelines.train.reward_wrapper import score
 
     collect(MAZE, "random", n=150, out=tmp_path / "play.parquet", seed=0, progress=False)
     _preference_pairs(tmp_path / "play.parquet", tmp_path / "pairs.parquet")
-    run = finetune(_cfg(tmp_path / "pairs.parquet", tmp_path, "rm", task="reward_model", steps=100))
+    # a reward model starts from a language model (here the SFT'd one), as in RLHF
+    run = finetune(_cfg(tmp_path / "pairs.parquet", tmp_path, "rm", task="reward_model", steps=80, init=sft_run / "model"))
     summary = json.loads((run / "summary.json").read_text())
     assert summary["eval_last"]["eval_accuracy"] >= 0.75, summary  # chance: 0.5
     model = AutoModelForSequenceClassification.from_pretrained(run / "model")
@@ -146,22 +141,24 @@ def test_reward_model_ranks_held_out_pairs_above_chance(ray_session, tmp_path):
     _, reward, _, _, info = env.step(obs["actions"][0])
     assert reward == pytest.approx(expected) and "env_reward" in info
 
-    cfg = tiny_run_config(str(run / "model"), str(tmp_path / "rlhf"), reward={"model": str(run / "model"), "scale": 2.0})
-    rl_env = RLlibTextEnv(env_config(cfg, str(run / "model")))
+    cfg = tiny_run_config(str(sft_run / "model"), str(tmp_path / "rlhf"), reward={"model": str(run / "model"), "scale": 2.0})
+    rl_env = RLlibTextEnv(env_config(cfg, str(sft_run / "model")))
     rl_env.reset(seed=3)
     _, reward, _, _, info = rl_env.step(0)
     assert reward == pytest.approx(2.0 * info["reward_model_score"])
     rl_env.close()
+    from lmrl.pipelines.rl import train
+
+    rlhf = train(cfg)  # one PPO iteration on the reward model's scores
+    assert json.loads((rlhf / "summary.json").read_text())["iterations"] == 1
 
 
-def test_labelled_reward_model_scores_held_out_rows_above_chance(ray_session, tmp_path):
-    collect(MAZE, "random", n=150, out=tmp_path / "play.parquet", seed=0, progress=False)
-    rows = [
-        {"prompt": r["prompt"], "response": r["response"], "label": float(r["action"] == r["expert_action"])}
-        for r in pq.read_table(tmp_path / "play.parquet").to_pylist()
-    ]
-    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "labels.parquet")
-    base = float(np.mean([r["label"] for r in rows]))
-    run = finetune(_cfg(tmp_path / "labels.parquet", tmp_path, "rm-labels", task="reward_model", steps=100))
-    accuracy = json.loads((run / "summary.json").read_text())["eval_last"]["eval_accuracy"]
-    assert accuracy >= max(base, 1 - base) + 0.1, (accuracy, base)  # beats always guessing the majority
+def test_labelled_reward_model_scores_held_out_rows_above_chance(sft_run, tmp_path):
+    collect(MAZE, "random", n=100, out=tmp_path / "play.parquet", seed=0, progress=False)
+    pairs = _preference_pairs(tmp_path / "play.parquet", tmp_path / "pairs.parquet")
+    rows = [{"prompt": p["prompt"], "response": p["chosen"], "label": 1.0} for p in pairs]
+    rows += [{"prompt": p["prompt"], "response": p["rejected"], "label": 0.0} for p in pairs]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "labels.parquet")  # balanced: chance is 0.5
+    run = finetune(_cfg(tmp_path / "labels.parquet", tmp_path, "rm-labels", task="reward_model", steps=100, init=sft_run / "model"))
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["eval_last"]["eval_accuracy"] >= 0.6, summary

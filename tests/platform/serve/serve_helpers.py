@@ -74,28 +74,70 @@ def undeploy(names: list[str]) -> None:
         serve.delete(name)
 
 
-def trained_cs_policy(tmp_path_factory: Any) -> str:
-    """A choose-mode CustomerSupport-v0 policy trained with PPO (examples/customer_support_choose.yaml).
+def cloned_cs_policy(model_dir: str, out: Path, steps: int = 150, seed: int = 0) -> str:
+    """A choose-mode CustomerSupport-v0 policy that solves the env: the tiny LM trained on expert play.
 
-    Trained once per test session. Set ``LMRL_TEST_CS_POLICY`` to an export
-    directory (or run directory) from an earlier run to skip the training.
+    Behaviour cloning in the policy's own terms: the cross-entropy of the
+    expert's utterance under the softmax over the candidates' LM scores (the
+    choose-mode policy), on every state of 200 expert episodes. A minute on
+    two cores. PPO from scratch needs far longer on this env (see docs/serving.md).
     """
-    if "cs_policy" in _STATE:
-        return _STATE["cs_policy"]
-    cached = os.environ.get("LMRL_TEST_CS_POLICY")
-    if cached:
-        from lmrl.pipelines.evaluate import resolve_policy_dir
+    import numpy as np
+    import torch
 
-        _STATE["cs_policy"] = str(resolve_policy_dir(cached))
-        return _STATE["cs_policy"]
-    from lmrl.pipelines.rl import train
-    from lmrl.platform.config import load_config
+    import lmrl.envs
+    from lmrl.envs.adapter import TextCodec
+    from lmrl.pipelines.export import export_policy
+    from lmrl.policies import lm_ops
+    from lmrl.policies.lm import load_lm
 
-    out = tmp_path_factory.mktemp("cs_train")
-    cfg = load_config(
-        str(ROOT / "examples" / "customer_support_choose.yaml"),
-        [f"run.output_dir={out}", "run.progress=false", "run.eval_episodes=20"],
-    )
-    run = train(cfg)
-    _STATE["cs_policy"] = str(run / "export")
+    lm, tokenizer = load_lm(model_dir)
+    adapter = AdapterConfig(action_mode="choose", max_prompt_tokens=128)
+    codec = TextCodec(tokenizer, adapter)
+    encoded, targets = [], []
+    for episode in range(200):
+        env = lmrl.envs.make(CS)
+        obs, _ = env.reset(seed=100_000 + episode)
+        done = False
+        while not done:
+            action = env.unwrapped.expert_action()
+            encoded.append(codec.encode_observation(obs))
+            targets.append(obs["actions"].index(action))
+            obs, _, terminated, truncated, _ = env.step(action)
+            done = terminated or truncated
+    data = {k: torch.as_tensor(np.stack([e[k] for e in encoded])) for k in encoded[0]}
+    y = torch.tensor(targets)
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(lm.parameters(), lr=3e-3)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / steps)
+    lm.train()
+    for _ in range(steps):
+        i = torch.randint(len(y), (32,), generator=generator)
+        scores, _ = lm_ops.score_candidates(lm, data["prompt_ids"][i], data["prompt_mask"][i], data["cand_ids"][i], data["cand_mask"][i])
+        logits = torch.where(data["action_mask"][i] > 0, scores, lm_ops.NEG)  # (B, K)
+        loss = torch.nn.functional.cross_entropy(logits, y[i])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    state = {f"lm.{k}": v.detach() for k, v in lm.state_dict().items()}
+    extra = {"env_kwargs": {}, "trained_by": "behaviour cloning of the scripted expert (tests)"}
+    return str(export_policy(state, model_dir, out, env_id=CS, adapter=adapter, extra=extra))
+
+
+def trained_cs_policy(model_dir: str, tmp_path_factory: Any) -> str:
+    """A CustomerSupport-v0 policy that solves the env, made once per test session.
+
+    Set ``LMRL_TEST_CS_POLICY`` to a run or export directory (for example one
+    trained with ``lmrl train examples/customer_support_choose.yaml``) to serve
+    that policy instead of the expert clone.
+    """
+    if "cs_policy" not in _STATE:
+        cached = os.environ.get("LMRL_TEST_CS_POLICY")
+        if cached:
+            from lmrl.pipelines.evaluate import resolve_policy_dir
+
+            _STATE["cs_policy"] = str(resolve_policy_dir(cached))
+        else:
+            _STATE["cs_policy"] = cloned_cs_policy(model_dir, tmp_path_factory.mktemp("cs_clone") / "export")
     return _STATE["cs_policy"]

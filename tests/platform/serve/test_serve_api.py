@@ -59,7 +59,7 @@ def client(served, mode: str = "choose", key: str = h.KEY, **kwargs) -> openai.O
     return openai.OpenAI(base_url=served.url[mode] + "/v1", api_key=key, max_retries=0, timeout=60, **kwargs)
 
 
-def episode_histories(seeds=range(4), max_turns: int = 8):
+def episode_histories(seeds=range(3), max_turns: int = 8):
     """(full chat history, env observation) at each step of random CustomerSupport play."""
     for seed in seeds:
         env = lmrl.envs.make(h.CS)
@@ -404,3 +404,19 @@ def test_lmrl_chat_terminal_client(served, monkeypatch, capsys):
     monkeypatch.setenv("LMRL_API_KEY", "wrong")
     assert main(["chat", served.url["choose"]]) == 2
     assert "HTTP 401" in capsys.readouterr().err
+
+
+def test_check_health_verifies_the_model(served):
+    """Serve's health check fails (and the replica gets replaced) once the model computes garbage."""
+    import asyncio
+
+    import torch
+
+    from lmrl.platform.serve.model import PolicyModel
+
+    replica = PolicyModel.func_or_class(served.path["choose"], 4, 0.001)
+    asyncio.run(replica.check_health())
+    with torch.no_grad():
+        next(replica.policy.lm.parameters()).fill_(float("nan"))
+    with pytest.raises(RuntimeError, match="logits are not finite"):
+        asyncio.run(replica.check_health())

@@ -1,8 +1,9 @@
 """A trained CustomerSupport-v0 policy, served: the env's simulated customer talks to it through the API.
 
-The policy is trained with PPO from ``examples/customer_support_choose.yaml``
-once per session (minutes: hence ``slow``). Set ``LMRL_TEST_CS_POLICY`` to an
-existing run or export directory to reuse one.
+The policy is the tiny LM trained on the scripted expert's play, once per
+session (a minute or more with the deployment: hence ``slow``). Set
+``LMRL_TEST_CS_POLICY`` to a run or export directory to serve another one,
+for example a PPO run of ``examples/customer_support_choose.yaml``.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from lmrl.policies.text_policy import TextPolicy
 
 SEEDS = range(5_000, 5_010)  # clear of the training seeds
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture(scope="module")
-def served(ray_session, tmp_path_factory):
-    policy = h.trained_cs_policy(tmp_path_factory)
+def served(ray_session, tiny_model_dir, tmp_path_factory):
+    policy = h.trained_cs_policy(tiny_model_dir, tmp_path_factory)
     (url,) = h.deploy([(h.config(policy, model_name="support"), "support", "/support")])
     yield policy, url
     h.undeploy(["support"])
