@@ -162,14 +162,14 @@ class ChatTemplate:
         """One message as the env would show it (``None`` for hidden roles)."""
         if role in HIDDEN_ROLES:
             return None
-        text = clean_action(content, MAX_TEXT_CHARS)
         if role == "assistant":
+            text = clean_action(content)  # exactly what the env does to action text
             cut = self.format.max_assistant_chars
             if cut is not None and len(text) > cut:
                 text = text[: cut - 3] + "..."
             return f"{self.format.assistant}: {text}"
         if role == "user":
-            return f"{self.format.user}: {text}"
+            return f"{self.format.user}: {clean_action(content, MAX_TEXT_CHARS)}"
         raise ValueError(f"unknown chat role {role!r}; use one of {', '.join(ROLES)}")
 
     def render(self, messages: Sequence[tuple[str, str]]) -> str:
