@@ -50,7 +50,7 @@ class _DataBase(_Section):
     )
     max_length: int = Field(128, ge=2, description="Tokens per training sequence (the context).")
     shuffle_buffer: int = Field(
-        0, ge=0, description="Rows shuffled locally per worker (seeded per epoch); 0: file order."
+        1000, ge=0, description="Rows shuffled locally per worker (seeded per epoch); 0: file order."
     )
 
     _listify = field_validator("train", "eval", mode="before")(_as_list)

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 MAZE = "lmrl/Maze-v0"
 
 
-def _cfg(train, out, name, task="sft", steps=80, init=None, **training) -> FinetuneConfig:
+def _cfg(train, out, name, task="sft", steps=120, init=None, **training) -> FinetuneConfig:
     return FinetuneConfig.model_validate({
         "task": task,
         "data": {"train": [str(train)], "max_length": 96, "eval_fraction": 0.1},
@@ -116,7 +116,7 @@ def test_reward_model_ranks_held_out_pairs_above_chance(sft_run, tmp_path):
     collect(MAZE, "random", n=150, out=tmp_path / "play.parquet", seed=0, progress=False)
     _preference_pairs(tmp_path / "play.parquet", tmp_path / "pairs.parquet")
     # a reward model starts from a language model (here the SFT'd one), as in RLHF
-    run = finetune(_cfg(tmp_path / "pairs.parquet", tmp_path, "rm", task="reward_model", steps=80, init=sft_run / "model"))
+    run = finetune(_cfg(tmp_path / "pairs.parquet", tmp_path, "rm", task="reward_model", steps=100, init=sft_run / "model"))
     summary = json.loads((run / "summary.json").read_text())
     assert summary["eval_last"]["eval_accuracy"] >= 0.75, summary  # chance: 0.5
     model = AutoModelForSequenceClassification.from_pretrained(run / "model")
@@ -153,12 +153,22 @@ def test_reward_model_ranks_held_out_pairs_above_chance(sft_run, tmp_path):
     assert json.loads((rlhf / "summary.json").read_text())["iterations"] == 1
 
 
+def _heads_for_the_goal(prompt: str, action: str) -> bool:
+    """Maze: does the move head towards the goal? (read off the observation: "The goal is 3 steps south ...")."""
+    return action.strip() in prompt.split("The goal is", 1)[1].split(".", 1)[0]
+
+
 def test_labelled_reward_model_scores_held_out_rows_above_chance(sft_run, tmp_path):
-    collect(MAZE, "random", n=100, out=tmp_path / "play.parquet", seed=0, progress=False)
-    pairs = _preference_pairs(tmp_path / "play.parquet", tmp_path / "pairs.parquet")
-    rows = [{"prompt": p["prompt"], "response": p["chosen"], "label": 1.0} for p in pairs]
-    rows += [{"prompt": p["prompt"], "response": p["rejected"], "label": 0.0} for p in pairs]
-    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "labels.parquet")  # balanced: chance is 0.5
+    collect(MAZE, "random", n=150, out=tmp_path / "play.parquet", seed=0, progress=False)
+    rng = np.random.default_rng(0)
+    rows = []
+    for r in pq.read_table(tmp_path / "play.parquet").to_pylist():
+        good = [a for a in r["admissible"] if _heads_for_the_goal(r["prompt"], a)]
+        bad = [a for a in r["admissible"] if not _heads_for_the_goal(r["prompt"], a)]
+        if good and bad:  # one move of each kind per state: balanced, chance is 0.5
+            rows.append({"prompt": r["prompt"], "response": " " + good[rng.integers(len(good))], "label": 1.0})
+            rows.append({"prompt": r["prompt"], "response": " " + bad[rng.integers(len(bad))], "label": 0.0})
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "labels.parquet")
     run = finetune(_cfg(tmp_path / "labels.parquet", tmp_path, "rm-labels", task="reward_model", steps=100, init=sft_run / "model"))
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["eval_last"]["eval_accuracy"] >= 0.6, summary
+    assert summary["eval_last"]["eval_accuracy"] >= 0.65, summary
