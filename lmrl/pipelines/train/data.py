@@ -183,7 +183,7 @@ def _parquet_batches(path: Path, wanted: Sequence[str]) -> Iterator[tuple[list[i
         pf = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
         raise DataError(
-            f"{path}: not a valid Parquet file ({_first_line(exc)}); rewrite it with "
+            f"{path}: not a valid Parquet file ({first_line(exc)}); rewrite it with "
             "pyarrow.parquet.write_table, or use .jsonl"
         ) from None
     present = [c for c in wanted if c in pf.schema_arrow.names]
@@ -198,10 +198,11 @@ def _parquet_batches(path: Path, wanted: Sequence[str]) -> Iterator[tuple[list[i
             yield list(range(start + 1, start + batch.num_rows + 1)), {c: batch.column(c).to_pylist() for c in present}
             start += batch.num_rows
     except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"{path} after row {start}: cannot read the Parquet data ({_first_line(exc)})") from None
+        raise DataError(f"{path} after row {start}: cannot read the Parquet data ({first_line(exc)})") from None
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type when empty), for one-line errors."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
@@ -262,7 +263,7 @@ def file_columns(path: Path, fmt: str) -> set[str]:
         return set(pq.ParquetFile(path).schema_arrow.names)
     except (pa.ArrowException, OSError) as exc:
         raise DataError(
-            f"{path}: not a valid Parquet file ({_first_line(exc)}); rewrite it with "
+            f"{path}: not a valid Parquet file ({first_line(exc)}); rewrite it with "
             "pyarrow.parquet.write_table, or use .jsonl"
         ) from None
 

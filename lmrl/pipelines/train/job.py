@@ -155,7 +155,7 @@ def _tokenizer(cfg, spec: D.Spec, files: list[tuple[Path, str]]):
     try:
         tok = AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"{key} `{source}`: cannot load its tokenizer ({D._first_line(exc)})") from None
+        raise ConfigError(f"{key} `{source}`: cannot load its tokenizer ({D.first_line(exc)})") from None
     if tok.eos_token_id is None:
         raise ConfigError(f"the tokenizer of {key} `{source}` has no EOS token; lmrl needs one to end texts")
     if tok.pad_token_id is None:
@@ -200,7 +200,7 @@ def _model(cfg, prepared: Prepared) -> None:
         try:
             config = AutoConfig.from_pretrained(m.init)
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"model.init `{m.init}`: cannot load it ({D._first_line(exc)})") from None
+            raise ConfigError(f"model.init `{m.init}`: cannot load it ({D.first_line(exc)})") from None
         _check_model_config(config, tok, max_length, f"model.init `{m.init}`")
         prepared.model_source = m.init
         return
@@ -218,7 +218,7 @@ def _model(cfg, prepared: Prepared) -> None:
             try:
                 model = AutoModelForCausalLM.from_config(config)
             except ValueError as exc:
-                raise ConfigError(f"model.config: no causal LM for it ({D._first_line(exc)})") from None
+                raise ConfigError(f"model.config: no causal LM for it ({D.first_line(exc)})") from None
     _check_model_config(model.config, tok, max_length, "the model")
     model.config.pad_token_id = tok.pad_token_id
     prepared.init_model = model
@@ -238,7 +238,7 @@ def _hf_config(value: dict[str, Any] | str):
     except (OSError, ValueError, KeyError) as exc:
         if isinstance(exc, ConfigError):
             raise
-        raise ConfigError(f"model.config {value!r}: {D._first_line(exc)}") from None
+        raise ConfigError(f"model.config {value!r}: {D.first_line(exc)}") from None
 
 
 def _check_model_config(config, tok, max_length: int, what: str) -> None:
