@@ -161,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     from lmrl.platform import serve_cli
 
     serve_cli.add_commands(commands)  # serve, chat
+    from lmrl.platform import bench_cli
+
+    bench_cli.add_commands(commands)  # bench
     return parser
 
 

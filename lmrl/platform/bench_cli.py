@@ -1,0 +1,162 @@
+"""``lmrl bench``: runs the side-by-side benchmarks in ``benchmarks/`` (registered by ``cli.build_parser``).
+
+Each benchmark is a script of its own (``benchmarks/NAME.py``) that measures
+lmrl and its baseline in one run and writes ``OUT/NAME.json``; this command
+runs the chosen ones one after another, each in a fresh process (no Ray or
+torch state carries over), and prints a summary of the ratios and targets.
+The benchmarks live in the source checkout, next to the package.
+
+Example:
+    $ lmrl bench --quick
+    $ lmrl bench --only generation serving --out /tmp/bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lmrl.errors import ConfigError, RunError
+
+__all__ = ["BENCHMARKS", "add_commands", "benchmarks_dir"]
+
+#: Benchmark name -> what it compares, in the order ``lmrl bench`` runs them (fast ones first).
+BENCHMARKS: dict[str, str] = {
+    "generation": "lm_ops.sample vs transformers generate (tokens/s)",
+    "rl_throughput": "RLlib PPO vs a bare PPO loop (env steps/s, learner samples/s)",
+    "trl_compare": "time to reward, lmrl PPO vs TRL GRPO (needs the bench extra)",
+    "pretrain_throughput": "Ray Train 1 and 2 workers vs a bare loop (tokens/s, MFU)",
+    "serving": "Serve with and without batching vs in-process decode (latency, requests/s)",
+    "memory": "peak RSS of lmrl quickstart and of a serve replica",
+}
+
+#: Exit status of a benchmark script that cannot run here (e.g. trl is not installed).
+EXIT_SKIPPED = 2
+
+
+def add_commands(commands: Any) -> None:
+    """Adds ``bench`` to the ``lmrl`` subcommands.
+
+    Args:
+        commands: The object ``ArgumentParser.add_subparsers`` returned.
+    """
+    names = "\n".join(f"  {name:<20} {what}" for name, what in BENCHMARKS.items())
+    bench = commands.add_parser(
+        "bench",
+        help="run the side-by-side benchmarks (lmrl vs its baselines) and write JSON results",
+        description="Runs benchmarks/*.py one after another; each measures lmrl and its baseline in one "
+        "run, prints a table and writes OUT/NAME.json. See BENCHMARKS.md.",
+        epilog=f"benchmarks:\n{names}\n\nexamples:\n  lmrl bench --quick\n"
+        "  lmrl bench --only generation serving --out /tmp/bench",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench.add_argument(
+        "--quick", action="store_true", help="tiny sizes: each benchmark in seconds to a minute"
+    )
+    bench.add_argument(
+        "--only", nargs="+", metavar="NAME", help=f"run only these ({', '.join(BENCHMARKS)})"
+    )
+    bench.add_argument(
+        "--out", metavar="DIR", help="where the JSON goes (default: benchmarks/results)"
+    )
+    bench.add_argument(
+        "--work", metavar="DIR", help="scratch space for models and runs (default: runs/bench)"
+    )
+    bench.set_defaults(func=_cmd_bench)
+
+
+def benchmarks_dir() -> Path:
+    """The ``benchmarks/`` folder of the source checkout lmrl runs from.
+
+    Raises:
+        RunError: lmrl was installed without its source tree.
+    """
+    import lmrl
+
+    path = Path(lmrl.__file__).resolve().parents[1] / "benchmarks"
+    if not (path / "common.py").is_file():
+        raise RunError(
+            f"no benchmarks at {path}; they ship with the source checkout: "
+            "git clone the repository and pip install -e '.[bench]' there"
+        )
+    return path
+
+
+def _selected(only: list[str] | None) -> list[str]:
+    if not only:
+        return list(BENCHMARKS)
+    for name in only:
+        if name not in BENCHMARKS:
+            close = difflib.get_close_matches(name, list(BENCHMARKS), n=1)
+            hint = f" Did you mean `{close[0]}`?" if close else ""
+            raise ConfigError(
+                f"unknown benchmark `{name}`; choose from {', '.join(BENCHMARKS)}.{hint}"
+            )
+    return [name for name in BENCHMARKS if name in only]
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    names = _selected(args.only)  # a wrong name fails before anything runs
+    folder = benchmarks_dir()
+    out = Path(args.out or folder / "results")
+    summary: list[dict[str, Any]] = []
+    for name in names:
+        cmd = [sys.executable, str(folder / f"{name}.py"), "--out", str(out)]
+        if args.work:
+            cmd += ["--work", args.work]
+        if args.quick:
+            cmd.append("--quick")
+        print(f"\n=== {name}: {BENCHMARKS[name]}", flush=True)
+        started = time.perf_counter()
+        code = subprocess.call(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        row: dict[str, Any] = {
+            "benchmark": name,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        result = out / f"{name}.json"
+        if code == 0 and result.is_file():
+            data = json.loads(result.read_text())
+            target = data.get("target") or {}
+            row.update(status="ok", ratio=data.get("ratio"), ratio_meaning=data.get("ratio_meaning"),
+                       target_min=target.get("min"), target_met=target.get("met"), json=str(result))  # fmt: skip
+        else:
+            row["status"] = "skipped" if code == EXIT_SKIPPED else f"failed (exit {code})"
+        summary.append(row)
+    _print_summary(summary)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(
+        json.dumps({"quick": args.quick, "benchmarks": summary}, indent=2) + "\n"
+    )
+    print(f"summary: {out / 'summary.json'}")
+    return 1 if any(r["status"].startswith("failed") for r in summary) else 0
+
+
+def _print_summary(summary: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="lmrl bench", title_justify="left")
+    for column in ("benchmark", "status", "ratio", "target", "seconds", "ratio is"):
+        table.add_column(column)
+    for r in summary:
+        ratio = "-" if r.get("ratio") is None else f"{r['ratio']:.3f}"
+        target = "-"
+        if r.get("target_min") is not None:
+            target = f">= {r['target_min']:g}: {'met' if r.get('target_met') else 'MISSED'}"
+        table.add_row(
+            r["benchmark"],
+            r["status"],
+            ratio,
+            target,
+            f"{r['seconds']:.0f}",
+            Text(r.get("ratio_meaning") or ""),
+        )
+    Console(soft_wrap=False).print(table)

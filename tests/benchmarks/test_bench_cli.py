@@ -1,0 +1,62 @@
+"""``lmrl bench``: the fastest benchmark end to end as a real subprocess, and its one-line errors.
+
+These tests check what the command writes, never how fast anything is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+LMRL = [sys.executable, "-m", "lmrl.platform.cli"]
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def _bench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*LMRL, "bench", *args], capture_output=True, text=True, timeout=timeout, env=ENV
+    )
+
+
+def test_bench_quick_generation_writes_both_sides_and_the_ratio(tmp_path: Path) -> None:
+    out, work = tmp_path / "results", tmp_path / "work"
+    proc = _bench("--quick", "--only", "generation", "--out", str(out), "--work", str(work))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads((out / "generation.json").read_text())
+    assert data["benchmark"] == "generation" and data["quick"] is True
+    assert data["lmrl"]["tokens_per_s"] > 0
+    assert data["baseline"]["tokens_per_s"] > 0
+    assert data["baseline"]["name"] == "transformers generate"
+    assert data["ratio"] == pytest.approx(
+        data["lmrl"]["tokens_per_s"] / data["baseline"]["tokens_per_s"], rel=0.01
+    )
+    assert data["target"]["min"] == 0.9 and isinstance(data["target"]["met"], bool)
+    assert data["machine"]["cpus"] >= 1 and len(data["machine"]["load_average"]) == 3
+    for row in data["rows"]:  # every (model, batch) row has both sides, same shapes
+        assert row["lmrl_tokens_per_s"] > 0 and row["hf_tokens_per_s"] > 0 and row["ratio"] > 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["benchmark"] for r in summary["benchmarks"]] == ["generation"]
+    assert summary["benchmarks"][0]["status"] == "ok"
+    assert summary["benchmarks"][0]["ratio"] == data["ratio"]
+    assert "generate" in proc.stdout and "lmrl bench" in proc.stdout  # the tables
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("genration", "Did you mean `generation`?"),
+        ("nope", "choose from generation, rl_throughput"),
+    ],
+)
+def test_bench_unknown_name_is_a_one_line_error(tmp_path: Path, name: str, hint: str) -> None:
+    proc = _bench("--only", "generation", name, "--out", str(tmp_path), timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"error: unknown benchmark `{name}`")
+    assert hint in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert not any(tmp_path.iterdir())  # nothing ran
