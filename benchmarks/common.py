@@ -29,10 +29,16 @@ WORK = ROOT / "runs" / "bench"
 
 def parser(name: str, doc: str | None) -> argparse.ArgumentParser:
     """The arguments every benchmark takes: ``--quick``, ``--out``, ``--work``."""
-    p = argparse.ArgumentParser(prog=f"benchmarks/{name}.py", description=(doc or "").split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="tiny sizes: seconds, for tests and smoke runs")
+    p = argparse.ArgumentParser(
+        prog=f"benchmarks/{name}.py", description=(doc or "").split("\n\n")[0]
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="tiny sizes: seconds, for tests and smoke runs"
+    )
     p.add_argument("--out", default=str(RESULTS), help=f"where the JSON goes (default: {RESULTS})")
-    p.add_argument("--work", default=str(WORK), help=f"scratch space: models, runs (default: {WORK})")
+    p.add_argument(
+        "--work", default=str(WORK), help=f"scratch space: models, runs (default: {WORK})"
+    )
     p.add_argument(
         "--threads",
         type=int,
@@ -109,7 +115,9 @@ def tiny_model(work: str | Path, preset: str = "tiny", seed: int = 0) -> str:
     from lmrl.pipelines.data import env_corpus
     from lmrl.policies.lm import PRESETS, build_preset, train_tokenizer
 
-    tokenizer = train_tokenizer(env_corpus(lmrl.envs.list_envs(), episodes=8), vocab_size=PRESETS[preset].vocab_size)
+    tokenizer = train_tokenizer(
+        env_corpus(lmrl.envs.list_envs(), episodes=8), vocab_size=PRESETS[preset].vocab_size
+    )
     model = build_preset(preset, tokenizer, seed=seed)
     tmp = path.with_name(path.name + ".tmp")
     model.save_pretrained(tmp)
@@ -170,7 +178,11 @@ def report(
         target = dict(target)
         target["met"] = ratio_value is not None and ratio_value >= target["min"]
     shown = "-" if ratio_value is None else f"{ratio_value:.3f}"
-    verdict = "" if target is None else f" (target >= {target['min']}: {'met' if target['met'] else 'MISSED'})"
+    verdict = (
+        ""
+        if target is None
+        else f" (target >= {target['min']}: {'met' if target['met'] else 'MISSED'})"
+    )
     console.print(f"ratio {shown} = {ratio_meaning}{verdict}", highlight=False)
     data = {
         "benchmark": name,
@@ -183,8 +195,14 @@ def report(
         "ratio": ratio_value,
         "ratio_meaning": ratio_meaning,
         "target": target,
-        "table": {"title": title, "columns": list(columns), "rows": [[_plain(c) for c in r] for r in rows]},
-        **({"wall_seconds": round(time.perf_counter() - started, 1)} if started is not None else {}),
+        "table": {
+            "title": title,
+            "columns": list(columns),
+            "rows": [[_plain(c) for c in r] for r in rows],
+        },
+        **(
+            {"wall_seconds": round(time.perf_counter() - started, 1)} if started is not None else {}
+        ),
         **(extra or {}),
     }
     out = Path(args.out)

@@ -15,7 +15,6 @@ against batch 16 shows what batching buys. With a GPU, the same rows run on
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -26,10 +25,11 @@ TARGET = 0.9
 
 def _prompts(tokenizer, batch: int, device):
     """Left-padded prompts of varied length from env observations, as the policy sees them."""
-    import torch
 
     texts = [
-        f"You are in room {i}. Exits: north, east. Goal: find the key. What do you do?"[: 40 + 7 * (i % 5)]
+        f"You are in room {i}. Exits: north, east. Goal: find the key. What do you do?"[
+            : 40 + 7 * (i % 5)
+        ]
         for i in range(batch)
     ]
     enc = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left")
@@ -63,7 +63,9 @@ def measure(model_dir: str, batch: int, new_tokens: int, repeats: int, device: s
         assert out.shape == (batch, ids.shape[1] + new_tokens)
 
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    times = common.interleaved({"lmrl": lambda: (ours(), sync()), "hf": lambda: (theirs(), sync())}, repeats)
+    times = common.interleaved(
+        {"lmrl": lambda: (ours(), sync()), "hf": lambda: (theirs(), sync())}, repeats
+    )
     n = batch * new_tokens
     return {
         "model": Path(model_dir).name,
@@ -82,6 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     args = common.parser("generation", __doc__).parse_args(argv)
     started = common.setup(args)
     import torch
+
     if args.quick:
         grid, new_tokens, repeats = [("tiny", 1), ("tiny", 4)], 8, 2
     else:
@@ -103,7 +106,9 @@ def main(argv: list[str] | None = None) -> None:
     batching = {
         r["model"]: common.ratio(
             r["lmrl_tokens_per_s"],
-            next(x["lmrl_tokens_per_s"] for x in cpu if x["model"] == r["model"] and x["batch"] == 1),
+            next(
+                x["lmrl_tokens_per_s"] for x in cpu if x["model"] == r["model"] and x["batch"] == 1
+            ),
         )
         for r in cpu
         if r["batch"] == biggest

@@ -93,13 +93,20 @@ class TreeSampler:
 
 
 def _env(args) -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": str(args.threads), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return {
+        **os.environ,
+        "OMP_NUM_THREADS": str(args.threads),
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
 
 
 def measured(cmd: list[str], args, timeout: float, match: str | None = None) -> dict[str, Any]:
     """Runs ``cmd`` to the end under the sampler."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=_env(args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, env=_env(args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     with TreeSampler(proc.pid, match) as sampler:
         try:
             _, err = proc.communicate(timeout=timeout)
@@ -107,8 +114,14 @@ def measured(cmd: list[str], args, timeout: float, match: str | None = None) -> 
             proc.kill()
             _, err = proc.communicate()
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {(err or '').strip()[-800:]}")
-    return {**sampler.summary(), "seconds": round(time.perf_counter() - start, 1), "command": " ".join(cmd)}
+        raise RuntimeError(
+            f"{' '.join(cmd)} failed ({proc.returncode}): {(err or '').strip()[-800:]}"
+        )
+    return {
+        **sampler.summary(),
+        "seconds": round(time.perf_counter() - start, 1),
+        "command": " ".join(cmd),
+    }
 
 
 RAY_FLOOR = """
@@ -154,7 +167,9 @@ def serve_replica(policy_dir: str, texts: list[str], args) -> dict[str, Any]:
             deadline = time.monotonic() + 180
             while time.monotonic() < deadline:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"lmrl serve exited: {proc.stderr.read()[-800:] if proc.stderr else ''}")
+                    raise RuntimeError(
+                        f"lmrl serve exited: {proc.stderr.read()[-800:] if proc.stderr else ''}"
+                    )
                 try:
                     if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
                         break
@@ -196,7 +211,9 @@ def main(argv: list[str] | None = None) -> None:
     policy_dir = export_policy_dir(model_dir, Path(args.work) / "serving" / "tiny-generate")
     texts = prompts(16 if args.quick else 64)
     replica = serve_replica(policy_dir, texts, args)
-    bare = measured([sys.executable, "-c", BARE_POLICY, policy_dir, json.dumps(texts)], args, timeout=300)
+    bare = measured(
+        [sys.executable, "-c", BARE_POLICY, policy_dir, json.dumps(texts)], args, timeout=300
+    )
     rows = [
         ["lmrl quickstart" + (" (quick: no warm start, 2 iterations)" if args.quick else ""),
          quickstart["peak_tree_rss_mib"], quickstart["peak_single_rss_mib"], quickstart["max_processes"], quickstart["seconds"]],
@@ -216,7 +233,11 @@ def main(argv: list[str] | None = None) -> None:
         baseline={"ray_torch_floor": floor, "bare_policy_process": bare},
         ratio_value=common.ratio(replica["replica_peak_rss_mib"], bare["peak_single_rss_mib"]),
         ratio_meaning="serve replica peak RSS / bare policy process peak RSS (lower is better)",
-        extra={"quickstart_tree_over_floor": common.ratio(quickstart["peak_tree_rss_mib"], floor["peak_tree_rss_mib"])},
+        extra={
+            "quickstart_tree_over_floor": common.ratio(
+                quickstart["peak_tree_rss_mib"], floor["peak_tree_rss_mib"]
+            )
+        },
         started=started,
     )
 

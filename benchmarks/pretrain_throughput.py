@@ -40,7 +40,9 @@ QUICK = {"model": {"model_type": "gpt2", "n_layer": 2, "n_embd": 64, "n_head": 4
          "batch": 4, "length": 32, "steps": 12, "skip": 3}  # fmt: skip
 
 
-def matmul_peak(threads: int, device: str = "cpu", dtype: str = "float32", size: int = 1024) -> float:
+def matmul_peak(
+    threads: int, device: str = "cpu", dtype: str = "float32", size: int = 1024
+) -> float:
     """Best FLOP/s of an ``size`` x ``size`` matmul over a few tries (the machine's practical limit)."""
     import torch
 
@@ -73,13 +75,19 @@ def corpus(work: Path, rows: int) -> Path:
         import lmrl.envs
         from lmrl.pipelines.data import env_corpus
 
-        texts = [t.replace("\n", " ") for t in env_corpus(lmrl.envs.list_envs(), episodes=40) if t.strip()]
+        texts = [
+            t.replace("\n", " ")
+            for t in env_corpus(lmrl.envs.list_envs(), episodes=40)
+            if t.strip()
+        ]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join((texts * (1 + rows // max(1, len(texts))))[:rows]) + "\n")
     return path
 
 
-def ray_train(work: Path, text: Path, size: dict, workers: int, threads: int, gpu: bool = False) -> dict[str, Any]:
+def ray_train(
+    work: Path, text: Path, size: dict, workers: int, threads: int, gpu: bool = False
+) -> dict[str, Any]:
     """One ``pretrain`` run; its steady-state tokens/s and the run directory."""
     from lmrl.pipelines.train.config import PretrainConfig
     from lmrl.pipelines.train.loop import latest_rows, read_rows
@@ -111,7 +119,9 @@ def ray_train(work: Path, text: Path, size: dict, workers: int, threads: int, gp
     }
 
 
-def bare_loop(init_dir: str, size: dict, threads: int, device: str = "cpu", bf16: bool = False) -> dict[str, Any]:
+def bare_loop(
+    init_dir: str, size: dict, threads: int, device: str = "cpu", bf16: bool = False
+) -> dict[str, Any]:
     """The same model, loss, optimiser and batch shape in one process, no Ray, no DDP."""
     import torch
 
@@ -142,7 +152,11 @@ def bare_loop(init_dir: str, size: dict, threads: int, device: str = "cpu", bf16
         if step >= size["skip"]:
             rates.append(b * length / (time.perf_counter() - start))
     params = sum(p.numel() for n, p in model.named_parameters() if "wpe" not in n)
-    return {"tokens_per_s": round(statistics.median(rates), 1), "params_no_pos": params, "steps_timed": len(rates)}
+    return {
+        "tokens_per_s": round(statistics.median(rates), 1),
+        "params_no_pos": params,
+        "steps_timed": len(rates),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -158,7 +172,9 @@ def main(argv: list[str] | None = None) -> None:
     peak1 = matmul_peak(threads)
     peak2 = matmul_peak(2 * threads) if not args.quick else None
     torch.set_num_threads(threads)
-    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)  # 2 workers + a CPU for Ray Data
+    ray.init(
+        num_cpus=3, include_dashboard=False, log_to_driver=False
+    )  # 2 workers + a CPU for Ray Data
     ray1 = ray_train(work, text, size, 1, threads)
     bare_before = bare_loop(ray1["init_dir"], size, threads)
     ray2 = ray_train(work, text, size, 2, threads)
@@ -185,8 +201,19 @@ def main(argv: list[str] | None = None) -> None:
         gpu = {"matmul_peak_bf16_flops": peak_bf16, "bare_bf16": bare_gpu, "ray_train_1_worker_bf16": ray_gpu,
                "ratio": common.ratio(ray_gpu["tokens_per_s"], bare_gpu["tokens_per_s"]),
                "mfu_bare": mfu(bare_gpu["tokens_per_s"], peak_bf16), "mfu_ray": mfu(ray_gpu["tokens_per_s"], peak_bf16)}  # fmt: skip
-        rows.append(["bare loop, cuda bf16", "-", bare_gpu["tokens_per_s"], 1.0, None, gpu["mfu_bare"]])
-        rows.append(["Ray Train 1 worker, cuda bf16", "-", ray_gpu["tokens_per_s"], gpu["ratio"], None, gpu["mfu_ray"]])
+        rows.append(
+            ["bare loop, cuda bf16", "-", bare_gpu["tokens_per_s"], 1.0, None, gpu["mfu_bare"]]
+        )
+        rows.append(
+            [
+                "Ray Train 1 worker, cuda bf16",
+                "-",
+                ray_gpu["tokens_per_s"],
+                gpu["ratio"],
+                None,
+                gpu["mfu_ray"],
+            ]
+        )
     ray.shutdown()
     m = size["model"]
     common.report(
@@ -196,20 +223,37 @@ def main(argv: list[str] | None = None) -> None:
         f"batch {size['batch']}x{size['length']}, fp32 matmul peak {peak1 / 1e9:.1f} GFLOP/s at {threads} thread(s)",
         columns=["side", "threads", "tokens/s", "x bare", "model GFLOP/s", "MFU"],
         rows=rows,
-        lmrl={"ray_train_1_worker": ray1, "ray_train_2_workers": ray2,
-              "ratio_2_workers": common.ratio(ray2["tokens_per_s"], bare_rate)},  # fmt: skip
-        baseline={"tokens_per_s": bare_rate, "before": bare_before, "after": bare_after, "name": "bare PyTorch loop"},
+        lmrl={
+            "ray_train_1_worker": ray1,
+            "ray_train_2_workers": ray2,
+            "ratio_2_workers": common.ratio(ray2["tokens_per_s"], bare_rate),
+        },  # fmt: skip
+        baseline={
+            "tokens_per_s": bare_rate,
+            "before": bare_before,
+            "after": bare_after,
+            "name": "bare PyTorch loop",
+        },
         ratio_value=common.ratio(ray1["tokens_per_s"], bare_rate),
         ratio_meaning="Ray Train 1 worker tokens/s / bare loop tokens/s",
         target={"min": TARGET, "description": "Ray Train on 1 worker >= 0.95x the bare loop"},
         extra={
-            "model": m, "batch": size["batch"], "length": size["length"], "flops_per_token": fpt,
-            "matmul_peak_fp32_flops": {"threads": threads, "value": peak1, f"{2 * threads}_threads": peak2},
+            "model": m,
+            "batch": size["batch"],
+            "length": size["length"],
+            "flops_per_token": fpt,
+            "matmul_peak_fp32_flops": {
+                "threads": threads,
+                "value": peak1,
+                f"{2 * threads}_threads": peak2,
+            },
             "gpu": gpu,
         },  # fmt: skip
         started=started,
     )
-    (Path(args.work) / "pretrain" / "last.json").write_text(json.dumps({"ray1": ray1, "ray2": ray2}))
+    (Path(args.work) / "pretrain" / "last.json").write_text(
+        json.dumps({"ray1": ray1, "ray2": ray2})
+    )
 
 
 if __name__ == "__main__":

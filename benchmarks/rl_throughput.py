@@ -92,8 +92,15 @@ def lmrl_side(cfg, model_dir: str):
         start = time.perf_counter()
         result = algo.train()
         wall = time.perf_counter() - start
-        steps = int(result["env_runners"].get("num_env_steps_sampled", cfg.algorithm.train_batch_size))
-        return {"wall": wall, "steps": steps, "sampling": sampling.take(), "learning": learning.take()}
+        steps = int(
+            result["env_runners"].get("num_env_steps_sampled", cfg.algorithm.train_batch_size)
+        )
+        return {
+            "wall": wall,
+            "steps": steps,
+            "sampling": sampling.take(),
+            "learning": learning.take(),
+        }
 
     return one_iteration, algo.stop
 
@@ -137,7 +144,9 @@ def bare_side(cfg, model_dir: str):
                           "reward": torch.tensor(rewards, dtype=torch.float32),
                           "done": torch.tensor(dones, dtype=torch.float32)})  # fmt: skip
         t1 = time.perf_counter()
-        flat_obs = {k: torch.cat([s["obs"][k] for s in steps]) for k in steps[0]["obs"]}  # (T*N, ...)
+        flat_obs = {
+            k: torch.cat([s["obs"][k] for s in steps]) for k in steps[0]["obs"]
+        }  # (T*N, ...)
         actions = torch.cat([s["actions"] for s in steps])
         old_logp = torch.cat([s["logp"] for s in steps])
         with torch.no_grad():
@@ -164,7 +173,9 @@ def bare_side(cfg, model_dir: str):
                 v = module.compute_values(mb, embeddings=fwd["embeddings"])
                 mb_adv = (adv[idx] - adv[idx].mean()) / (adv[idx].std() + 1e-8)
                 ratio = torch.exp(logp - old_logp[idx])
-                pg = -torch.min(mb_adv * ratio, mb_adv * ratio.clamp(1 - a.clip_param, 1 + a.clip_param)).mean()
+                pg = -torch.min(
+                    mb_adv * ratio, mb_adv * ratio.clamp(1 - a.clip_param, 1 + a.clip_param)
+                ).mean()
                 vf = (v - returns[idx]).pow(2).clamp(max=a.vf_clip_param).mean()
                 loss = pg + a.vf_loss_coeff * vf - a.entropy_coeff * entropy
                 opt.zero_grad()
@@ -172,7 +183,12 @@ def bare_side(cfg, model_dir: str):
                 torch.nn.utils.clip_grad_norm_(module.parameters(), a.grad_clip)
                 opt.step()
         t2 = time.perf_counter()
-        return {"wall": t2 - t0, "steps": len(steps) * n_envs, "sampling": t1 - t0, "learning": t2 - t1}
+        return {
+            "wall": t2 - t0,
+            "steps": len(steps) * n_envs,
+            "sampling": t1 - t0,
+            "learning": t2 - t1,
+        }
 
     return one_iteration
 
@@ -230,7 +246,15 @@ def main(argv: list[str] | None = None) -> None:
         args,
         title=f"PPO throughput, {cfg.env.id} ({cfg.policy.action_mode}), tiny GPT-2, {a.train_batch_size} "
         f"steps/iteration, {a.num_epochs} epochs x minibatch {a.minibatch_size}, {r.num_envs_per_env_runner} envs",
-        columns=["side", "env steps/s", "learner samples/s", "iteration s", "sampling s", "learning s", "other s"],
+        columns=[
+            "side",
+            "env steps/s",
+            "learner samples/s",
+            "iteration s",
+            "sampling s",
+            "learning s",
+            "other s",
+        ],
         rows=rows,
         lmrl=ours,
         baseline={**bare, "name": "bare single-process PPO loop, same module and envs"},

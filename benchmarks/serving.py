@@ -49,7 +49,11 @@ def export_policy_dir(model_dir: str, out: Path) -> str:
     lm = AutoModelForCausalLM.from_pretrained(model_dir)
     state = {f"lm.{k}": v for k, v in lm.state_dict().items()}
     adapter = AdapterConfig(action_mode="generate", max_new_tokens=MAX_TOKENS)
-    return str(export_policy(state, model_dir, out, env_id=ENV_ID, adapter=adapter, extra={"env_kwargs": {}}))
+    return str(
+        export_policy(
+            state, model_dir, out, env_id=ENV_ID, adapter=adapter, extra={"env_kwargs": {}}
+        )
+    )
 
 
 def prompts(n: int) -> list[str]:
@@ -106,7 +110,13 @@ def in_process(policy, texts: list[str], batch: int) -> dict[str, Any]:
     from lmrl.policies.decoding import DecodeRequest, SamplingParams, decode
 
     def call(chunk: list[tuple[int, str]]) -> None:
-        decode(policy, [DecodeRequest(t, (), SamplingParams(max_tokens=MAX_TOKENS, temperature=1.0, seed=i)) for i, t in chunk])
+        decode(
+            policy,
+            [
+                DecodeRequest(t, (), SamplingParams(max_tokens=MAX_TOKENS, temperature=1.0, seed=i))
+                for i, t in chunk
+            ],
+        )
 
     items = list(enumerate(texts))
     call(items[:batch])  # warm-up
@@ -138,7 +148,9 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     baseline = {c: in_process(policy, texts[: per_client * c], c) for c in CONCURRENCY}
 
-    start_ray(num_cpus=3)  # two 1-CPU replicas, and a CPU for the proxy, the ingress and this client
+    start_ray(
+        num_cpus=3
+    )  # two 1-CPU replicas, and a CPU for the proxy, the ingress and this client
     import socket
 
     with socket.socket() as sock:
@@ -148,7 +160,11 @@ def main(argv: list[str] | None = None) -> None:
                   "max_ongoing_requests": 64, "max_queued_requests": -1, "request_timeout_s": 120.0}  # fmt: skip
     on = ServeConfig(**common_cfg, max_batch_size=32, batch_wait_timeout_s=0.005)
     off = ServeConfig(**common_cfg, max_batch_size=1, max_n=1, batch_wait_timeout_s=0.0)
-    url_on, url_off = deploy_apps([(on, "bench-batched", "/batched"), (off, "bench-unbatched", "/unbatched")], "127.0.0.1", port)
+    url_on, url_off = deploy_apps(
+        [(on, "bench-batched", "/batched"), (off, "bench-unbatched", "/unbatched")],
+        "127.0.0.1",
+        port,
+    )
     results: dict[str, dict[int, dict[str, Any]]] = {"on": {}, "off": {}}
     try:
         for c in CONCURRENCY:
@@ -163,23 +179,60 @@ def main(argv: list[str] | None = None) -> None:
     for c in CONCURRENCY:
         for label, r in (("serve, batching on", results["on"][c]), ("serve, batching off", results["off"][c]),
                          ("in-process decode, batch = concurrency", baseline[c])):  # fmt: skip
-            rows.append([c, label, r["requests"], r["p50_ms"], r["p99_ms"], r["throughput_rps"], r.get("mean_batch_rows", c)])
+            rows.append(
+                [
+                    c,
+                    label,
+                    r["requests"],
+                    r["p50_ms"],
+                    r["p99_ms"],
+                    r["throughput_rps"],
+                    r.get("mean_batch_rows", c),
+                ]
+            )
     top = max(CONCURRENCY)
     common.report(
         "serving",
         args,
         title=f"Serving {preset} generate-mode policy over loopback HTTP, POST /v1/completions, max_tokens {MAX_TOKENS}, "
         f"1 CPU / {args.threads} torch thread per replica",
-        columns=["concurrency", "side", "requests", "p50 ms", "p99 ms", "requests/s", "rows per pass"],
+        columns=[
+            "concurrency",
+            "side",
+            "requests",
+            "p50 ms",
+            "p99 ms",
+            "requests/s",
+            "rows per pass",
+        ],
         rows=rows,
-        lmrl={"batching_on": results["on"], "batching_off": results["off"],
-              "serve_over_in_process_at_32": common.ratio(results["on"][top]["throughput_rps"], baseline[top]["throughput_rps"]),
-              "serve_over_in_process_at_1": common.ratio(results["on"][1]["throughput_rps"], baseline[1]["throughput_rps"])},  # fmt: skip
-        baseline={"in_process": baseline, "batching_off_at_32": results["off"][top], "name": "batching off (and in-process decode)"},
-        ratio_value=common.ratio(results["on"][top]["throughput_rps"], results["off"][top]["throughput_rps"]),
+        lmrl={
+            "batching_on": results["on"],
+            "batching_off": results["off"],
+            "serve_over_in_process_at_32": common.ratio(
+                results["on"][top]["throughput_rps"], baseline[top]["throughput_rps"]
+            ),
+            "serve_over_in_process_at_1": common.ratio(
+                results["on"][1]["throughput_rps"], baseline[1]["throughput_rps"]
+            ),
+        },  # fmt: skip
+        baseline={
+            "in_process": baseline,
+            "batching_off_at_32": results["off"][top],
+            "name": "batching off (and in-process decode)",
+        },
+        ratio_value=common.ratio(
+            results["on"][top]["throughput_rps"], results["off"][top]["throughput_rps"]
+        ),
         ratio_meaning=f"requests/s with batching / without, at concurrency {top}",
-        target={"min": TARGET, "description": "at 32 concurrent requests, batching gives >= 4x the throughput without"},
-        extra={"policy_dir": policy_dir, "configs": {"on": on.model_dump(), "off": off.model_dump()}},
+        target={
+            "min": TARGET,
+            "description": "at 32 concurrent requests, batching gives >= 4x the throughput without",
+        },
+        extra={
+            "policy_dir": policy_dir,
+            "configs": {"on": on.model_dump(), "off": off.model_dump()},
+        },
         started=started,
     )
 

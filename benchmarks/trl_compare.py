@@ -66,11 +66,11 @@ def env_reward(completions: list[str], seed: list[int], **_: Any) -> list[float]
 
 def trl_side(model_dir: str, work: Path, budget_s: float, seed: int = 0) -> dict[str, Any]:
     """GRPO for ``budget_s`` seconds of training; the logged reward curve."""
-    import lmrl.envs
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
+    import lmrl.envs
     from lmrl.envs.adapter import PROMPT_FORMAT
 
     t0 = time.perf_counter()
@@ -168,18 +168,24 @@ def lmrl_side(model_dir: str, work: Path, budget_s: float, seed: int = 0) -> dic
     return _curve(curve, t0, train_start, "lmrl")
 
 
-def _curve(points: list[tuple[float, float]], t0: float, train_start: float, name: str) -> dict[str, Any]:
+def _curve(
+    points: list[tuple[float, float]], t0: float, train_start: float, name: str
+) -> dict[str, Any]:
     return {
         "name": name,
         "setup_s": round(train_start - t0, 2),
         "updates": len(points),
-        "curve": [(round(t - t0, 2), round(r, 4)) for t, r in points],  # (s since the side started, reward)
+        "curve": [
+            (round(t - t0, 2), round(r, 4)) for t, r in points
+        ],  # (s since the side started, reward)
         "first_reward": points[0][1] if points else None,
         "final_reward": round(statistics.mean(r for _, r in points[-3:]), 4) if points else None,
     }
 
 
-def time_to(side: dict[str, Any], target: float, window: int = 3) -> tuple[float | None, float | None]:
+def time_to(
+    side: dict[str, Any], target: float, window: int = 3
+) -> tuple[float | None, float | None]:
     """(seconds from the side's start, from its first update) until the rolling mean reaches ``target``."""
     curve = side["curve"]
     for i in range(len(curve)):
@@ -191,7 +197,12 @@ def time_to(side: dict[str, Any], target: float, window: int = 3) -> tuple[float
 
 def main(argv: list[str] | None = None) -> int:
     p = common.parser("trl_compare", __doc__)
-    p.add_argument("--budget", type=float, default=None, help="training seconds per side (default: 240; quick: 20)")
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="training seconds per side (default: 240; quick: 20)",
+    )
     args = p.parse_args(argv)
     started = common.setup(args)
     try:
@@ -221,15 +232,31 @@ def main(argv: list[str] | None = None) -> int:
         args,
         title=f"Time to reward on {ENV_ID} {ENV_KWARGS} (tiny GPT-2 from random init, {budget:g} s of training "
         f"per side; target = TRL's final reward {target})",
-        columns=["side", "set-up s", "updates", "first reward", "final reward", "s to target", "s to target (training)"],
+        columns=[
+            "side",
+            "set-up s",
+            "updates",
+            "first reward",
+            "final reward",
+            "s to target",
+            "s to target (training)",
+        ],
         rows=rows,
         lmrl=ours,
         baseline=theirs,
         ratio_value=value,
         ratio_meaning="TRL seconds to the target reward / lmrl seconds (set-up included; > 1: lmrl is faster)",
-        target={"min": 1.0, "description": "lmrl reaches TRL's reward in less wall-clock time than TRL"},
-        extra={"settings": SETTINGS, "budget_s": budget, "target_reward": target, "load_average": loads,
-               "trl_version": __import__("trl").__version__},  # fmt: skip
+        target={
+            "min": 1.0,
+            "description": "lmrl reaches TRL's reward in less wall-clock time than TRL",
+        },
+        extra={
+            "settings": SETTINGS,
+            "budget_s": budget,
+            "target_reward": target,
+            "load_average": loads,
+            "trl_version": __import__("trl").__version__,
+        },  # fmt: skip
         started=started,
     )
     return 0
