@@ -24,7 +24,7 @@ first update. The ratio is TRL's time over lmrl's (> 1: lmrl is faster).
 Needs ``pip install -e '.[bench]'`` (trl); without it the script says so
 and exits with status 2.
 
-    python benchmarks/trl_compare.py            # full: 240 s per side
+    python benchmarks/trl_compare.py            # full: 150 s per side
     python benchmarks/trl_compare.py --quick    # 20 s per side
 """
 
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "--budget",
         type=float,
         default=None,
-        help="training seconds per side (default: 240; quick: 20)",
+        help="training seconds per side (default: 150; quick: 20)",
     )
     args = p.parse_args(argv)
     started = common.setup(args)
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("error: trl is not installed; pip install -e '.[bench]'", file=sys.stderr)
         return 2
-    budget = args.budget or (20.0 if args.quick else 240.0)
+    budget = args.budget or (20.0 if args.quick else 150.0)
     work = Path(args.work) / f"trl_compare-{time.strftime('%H%M%S')}"
     model_dir = common.tiny_model(args.work, "tiny")
     loads = {"before_trl": common.machine()["load_average"]}
