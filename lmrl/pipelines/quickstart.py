@@ -44,7 +44,7 @@ WARM_START: dict[str, Any] = {
         "data": {"max_length": 96, "eval_fraction": 0.05},
         "model": {"preset": "tiny"},
         "training": {
-            "steps": 150,
+            "steps": 300,
             "batch_size": 16,
             "lr": 3e-3,
             "warmup_steps": 10,
@@ -53,7 +53,7 @@ WARM_START: dict[str, Any] = {
         },
         "resources": {"num_workers": 2},
     },
-    "ppo_iterations": 10,
+    "ppo_iterations": 20,
 }
 
 

@@ -428,7 +428,10 @@ def _cmd_envs_list(args: argparse.Namespace) -> int:
 
 def _cmd_envs_info(args: argparse.Namespace) -> int:
     from lmrl.envs import catalog
+    from lmrl.envs.multiagent import list_multiagent_envs
 
+    if args.env_id in list_multiagent_envs():
+        return _multiagent_info(args.env_id)
     info = catalog.env_info(args.env_id)
     env = catalog.make(args.env_id)
     try:
@@ -444,6 +447,33 @@ def _cmd_envs_info(args: argparse.Namespace) -> int:
     table.add_row("observation space", observation_space)
     table.add_row("action space", action_space)
     table.add_row("registered kwargs", _cell(info.get("kwargs") or {}))
+    table.add_row("constructor arguments", arguments or "-")
+    _console().print(table)
+    print()
+    print(info.get("doc") or "(no docstring)")
+    return 0
+
+
+def _multiagent_info(env_id: str) -> int:
+    from lmrl.envs.multiagent import make_aec, multiagent_env_info
+
+    info = multiagent_env_info(env_id)
+    env = make_aec(env_id)
+    try:
+        env.reset(seed=0)
+        spaces = {a: (_describe_space(env.observation_space(a)), _describe_space(env.action_space(a))) for a in info["agents"]}
+        arguments = _constructor_arguments(type(env.unwrapped))
+    finally:
+        env.close()
+    table = _table(info["id"], ["", ""], show_header=False)
+    table.add_row("entry point", str(info["entry_point"]))
+    table.add_row("API", f"PettingZoo {'Parallel' if info['api'] == 'parallel' else 'AEC'} (multi-agent)")
+    table.add_row("agents", ", ".join(info["agents"]))
+    table.add_row("default action mode", str(info.get("default_action_mode")))
+    table.add_row("step limit", _cell(info.get("max_episode_steps")))
+    for agent, (obs_space, act_space) in spaces.items():
+        table.add_row(f"{agent}: observation space", obs_space)
+        table.add_row(f"{agent}: action space", act_space)
     table.add_row("constructor arguments", arguments or "-")
     _console().print(table)
     print()

@@ -227,20 +227,11 @@ def decode(policy: TextPolicy, requests: list[DecodeRequest]) -> list[DecodeResu
     return _decode_generate(policy, requests)
 
 
-def _choice_logits(policy: TextPolicy, b: dict[str, torch.Tensor]) -> torch.Tensor:
-    """(B, K) logits over the candidate slots, ranked exactly as ``TextPolicy.act`` ranks them."""
-    own = getattr(policy, "_choice_logits", None)  # the policy's own head (LM scores, or a Q-head)
-    if own is not None:
-        return own(b)
-    scores, _ = lm_ops.score_candidates(policy.lm, b["prompt_ids"], b["prompt_mask"], b["cand_ids"], b["cand_mask"])
-    return torch.where(b["action_mask"] > 0, scores / policy.temperature, lm_ops.NEG)
-
-
 def _decode_choose(policy: TextPolicy, requests: list[DecodeRequest]) -> list[DecodeResult]:
     codec, tok = policy.codec, policy.tokenizer
     encoded = [codec.encode_observation({"text": r.text, "actions": r.actions}) for r in requests]
     b = {k: torch.as_tensor(np.stack([e[k] for e in encoded])) for k in encoded[0]}
-    logits = _choice_logits(policy, b)  # (B, K), at the policy's temperature
+    logits = policy.choice_logits(b)  # (B, K), at the policy's temperature, ranked as in act()
     valid = b["action_mask"] > 0
     policy_logp = F.log_softmax(logits, -1)  # (B, K)
     masked_scores = torch.where(valid, logits * policy.temperature, float("-inf"))  # (B, K): temperature 1

@@ -91,8 +91,17 @@ class TextPolicy:
         encoded = [self.codec.encode_observation(o) for o in observations]
         return {k: torch.as_tensor(np.stack([e[k] for e in encoded])) for k in encoded[0]}
 
-    def _choice_logits(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
-        """(B, K) logits over candidate slots: LM scores, or Q-values for a DQN policy."""
+    def choice_logits(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, K) logits over candidate slots: LM scores, or Q-values for a DQN policy.
+
+        Args:
+            b: An encoded batch (``TextCodec.encode_observation`` rows stacked):
+                ``prompt_ids``, ``prompt_mask``, ``cand_ids``, ``cand_mask``, ``action_mask``.
+
+        Returns:
+            Logits at the policy's temperature; slots that hold no admissible
+            action get a large negative value. ``act`` and the served replies rank by them.
+        """
         if self.q_head is not None:
             scores = self.q_head(lm_ops.candidate_features(self.lm, b)).squeeze(-1)
         else:
@@ -108,7 +117,7 @@ class TextPolicy:
         For a DQN policy this is the Boltzmann distribution over its Q-values.
         """
         b = self._batch(observations)
-        probs = torch.softmax(self._choice_logits(b), -1)
+        probs = torch.softmax(self.choice_logits(b), -1)
         return [p[: len(o.get("actions", ()))].tolist() for p, o in zip(probs, observations, strict=True)]
 
     @torch.no_grad()
@@ -135,7 +144,7 @@ class TextPolicy:
                         "this policy was trained in choose mode and needs admissible actions "
                         "(the observation's `actions` list is empty)"
                     )
-            logits = self._choice_logits(b)  # (B, K)
+            logits = self.choice_logits(b)  # (B, K)
             if greedy:
                 idx = logits.argmax(-1)
             else:

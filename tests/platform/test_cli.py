@@ -97,6 +97,16 @@ def test_envs_info(tmp_path):
         assert text in proc.stdout
 
 
+def test_envs_info_multiagent(tmp_path):
+    proc = run_cli("envs", "info", "lmrl/TicTacToe-v0", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for text in ("lmrl.envs.multiagent.tictactoe:TicTacToeEnv", "PettingZoo AEC", "player_0, player_1", "max_illegal=3"):
+        assert text in proc.stdout
+    proc = run_cli("envs", "info", "lmrl/Referential-v0", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "PettingZoo Parallel" in proc.stdout and "speaker_0: action space" in proc.stdout
+
+
 def test_envs_check(tmp_path):
     proc = run_cli("envs", "check", MAZE, "--episodes", "5", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -38,7 +38,9 @@ def test_overload_gets_503_with_retry_after(urls):
         responses = list(pool.map(lambda _: _post(urls["busy"]), range(10)))
     statuses = sorted(r.status_code for r in responses)
     assert set(statuses) == {200, 503}, statuses
-    assert statuses.count(200) >= 2  # the one in progress and the one queued
+    # At least the request in progress is served; whether the queued one also is
+    # depends on when the proxy sees the replica's queue fill, so it is not asserted.
+    assert statuses.count(503) >= 5, statuses
     for r in responses:
         if r.status_code == 503:
             assert r.headers["retry-after"] == "2"
