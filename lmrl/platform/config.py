@@ -239,10 +239,11 @@ def save_config(cfg: RunConfig, path: str | Path) -> Path:
 def _read_yaml(path: Path) -> dict[str, Any]:
     name = str(path)
     if not path.exists():
-        raise ConfigError(
-            f"config file not found: {name}; pass the path of a YAML run config "
-            "(`lmrl config > config.yaml` writes the defaults)"
-        )
+        if _SCHEMA.get() is RunConfig:
+            hint = "pass the path of a YAML run config (`lmrl config > config.yaml` writes the defaults)"
+        else:
+            hint = "pass the path of a YAML config (examples/train/ has one per task; docs/training.md lists every key)"
+        raise ConfigError(f"config file not found: {name}; {hint}")
     if path.is_dir():
         raise ConfigError(
             f"config path {name} is a directory; pass a YAML file such as {name}/config.yaml"

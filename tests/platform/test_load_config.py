@@ -455,3 +455,14 @@ def test_every_message_is_one_line(tmp_path):
         with pytest.raises(ConfigError) as info:
             load_config(path, overrides)
         assert "\n" not in str(info.value)
+
+
+def test_missing_file_hint_fits_the_command(tmp_path):
+    from lmrl.pipelines.train.config import FinetuneConfig
+    from lmrl.platform.config import load_config_as
+
+    with pytest.raises(ConfigError, match=r"not found: .*lmrl config > config.yaml"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match=r"not found: .*examples/train/") as info:
+        load_config_as(FinetuneConfig, tmp_path / "nope.yaml")
+    assert "lmrl config" not in str(info.value)
