@@ -349,10 +349,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _check_env_config(env_id: str, kwargs: dict[str, Any]) -> None:
     """Makes the configured env once, so a wrong id or kwarg fails as a one-line error."""
     from lmrl.envs import catalog
+    from lmrl.envs.multiagent import list_multiagent_envs, make_aec
 
-    catalog.env_info(env_id)
+    multi = env_id in list_multiagent_envs()
+    if not multi:
+        catalog.env_info(env_id)
     try:
-        catalog.make(env_id, **kwargs).close()
+        (make_aec if multi else catalog.make)(env_id, **kwargs).close()
     except ConfigError as exc:  # the env rejected a value
         raise ConfigError(f"`env.kwargs` of {env_id}: {' '.join(str(exc).split())}") from None
     except TypeError as exc:  # an unexpected keyword argument of the env constructor

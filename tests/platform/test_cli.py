@@ -249,6 +249,17 @@ def test_train_bad_override_and_missing_file(tmp_path):
     )
 
 
+def test_train_checks_multiagent_env_kwargs(tmp_path):
+    from lmrl.platform.cli import _check_env_config
+
+    _check_env_config("lmrl/Referential-v0", {"n_distractors": 2})  # a multi-agent id is a valid env.id
+    (tmp_path / "ma.yaml").write_text("policy:\n  max_candidates: 9\n")
+    proc = run_cli("train", "ma.yaml", "--set", "env.id=lmrl/TicTacToe-v0", "--set", "env.kwargs={max_ilegal: 2}", cwd=tmp_path)
+    assert_user_error(proc, "`env.kwargs` {'max_ilegal': 2} do not fit lmrl/TicTacToe-v0")
+    proc = run_cli("train", "ma.yaml", "--set", "env.id=lmrl/Referential-v0", "--set", "env.kwargs={n_distractors: 9}", cwd=tmp_path)
+    assert_user_error(proc, "`env.kwargs` of lmrl/Referential-v0: n_distractors must be in 1..7, got 9")
+
+
 def test_train_needs_a_config_or_resume(tmp_path):
     proc = run_cli("train", cwd=tmp_path)
     assert proc.returncode == 2
