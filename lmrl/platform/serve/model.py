@@ -1,12 +1,18 @@
 """``PolicyModel``: the Serve deployment that holds the policy and decodes in batches.
 
-Concurrent requests that reach a replica are gathered by ``@serve.batch``
-(up to ``max_batch_size`` completions, waiting at most
-``batch_wait_timeout_s``) and answered by one call of
+Concurrent requests that reach a replica are queued and answered in batches
+(up to ``max_batch_size`` completions) by one call of
 :func:`lmrl.policies.decoding.decode`: one batched candidate-scoring pass in
 choose mode, one batched KV-cache generation in generate mode. The batch runs
-in a worker thread, so the replica keeps accepting requests (which form the
-next batch) and answering health checks meanwhile.
+in a worker thread, so the replica keeps accepting requests and answering
+health checks meanwhile.
+
+A batch is formed when the previous one has finished: it takes every request
+queued by then, waiting for more at most ``batch_wait_timeout_s`` after the
+oldest queued request arrived. (Ray Serve's ``@serve.batch`` forms the next
+batch from the requests of the first ``batch_wait_timeout_s`` while the
+current one still runs, so under load its batches stay as small as what
+arrives in that window; see BENCHMARKS.md, serving.)
 
 ``check_health`` runs the model on a fixed prompt and fails if the logits
 are not finite; Serve then replaces the replica, as it does when a replica
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 
 import torch
 from ray import serve
@@ -46,8 +53,12 @@ class PolicyModel:
     def __init__(self, policy_path: str, max_batch_size: int, batch_wait_timeout_s: float, torch_threads: int = 1) -> None:
         torch.set_num_threads(max(1, int(torch_threads)))
         self.policy = TextPolicy.from_pretrained(policy_path)
-        self._decode_batch.set_max_batch_size(max_batch_size)
-        self._decode_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
+        self.max_batch_size = int(max_batch_size)
+        self.batch_wait_timeout_s = float(batch_wait_timeout_s)
+        # (request, future, arrival time), oldest first; served by one batching task.
+        self._queue: deque[tuple[DecodeRequest, asyncio.Future, float]] = deque()
+        self._arrived: asyncio.Event | None = None
+        self._batcher: asyncio.Task | None = None
         self._probe = torch.as_tensor(
             self.policy.tokenizer(_PROBE_TEXT, add_special_tokens=False)["input_ids"] or [self.policy.codec.eos_id]
         )[None]
@@ -55,21 +66,63 @@ class PolicyModel:
         self._metrics = metrics.model_metrics()
 
     async def decode(self, request: DecodeRequest) -> DecodeResult:
-        """Decodes one request, batched with the others that arrive meanwhile."""
-        return await self._decode_batch(request)
+        """Decodes one request, batched with the others that are waiting."""
+        loop = asyncio.get_running_loop()
+        if self._batcher is None or self._batcher.done():
+            self._arrived = asyncio.Event()
+            self._batcher = loop.create_task(self._batch_loop())
+        future: asyncio.Future = loop.create_future()
+        self._queue.append((request, future, loop.time()))
+        self._arrived.set()
+        return await future  # a cancelled caller cancels the future; the batcher skips it
 
-    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.005, batch_size_fn=_rows)
-    async def _decode_batch(self, requests: list[DecodeRequest]) -> list[DecodeResult]:
+    async def _batch_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._arrived.wait()
+            self._arrived.clear()
+            self._drop_cancelled()
+            if not self._queue:
+                continue
+            deadline = self._queue[0][2] + self.batch_wait_timeout_s
+            while _rows([r for r, _, _ in self._queue]) < self.max_batch_size and loop.time() < deadline:
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), deadline - loop.time())
+                except asyncio.TimeoutError:
+                    break
+                self._arrived.clear()
+            self._drop_cancelled()
+            batch, rows = [], 0
+            while self._queue and (not batch or rows + self._queue[0][0].rows <= self.max_batch_size):
+                entry = self._queue.popleft()
+                batch.append(entry)
+                rows += entry[0].rows
+            if self._queue:
+                self._arrived.set()  # more waiting: the next batch goes right after this one
+            if batch:
+                await self._run_batch([r for r, _, _ in batch], [f for _, f, _ in batch])
+
+    def _drop_cancelled(self) -> None:
+        self._queue = deque(entry for entry in self._queue if not entry[1].done())
+
+    async def _run_batch(self, requests: list[DecodeRequest], futures: list[asyncio.Future]) -> None:
         start = time.perf_counter()
-        results = await asyncio.to_thread(decode, self.policy, requests)
+        try:
+            results = await asyncio.to_thread(decode, self.policy, requests)
+        except Exception as exc:  # every caller of the batch gets the error
+            for future in futures:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for future, result in zip(futures, results, strict=True):
+            if not future.done():
+                future.set_result(result)
         elapsed_ms = 1000 * (time.perf_counter() - start)
-        rows = _rows(requests)
-        self._metrics["batch_rows"].observe(rows)
+        self._metrics["batch_rows"].observe(_rows(requests))
         self._metrics["decode_latency_ms"].observe(elapsed_ms)
         tokens = sum(c.completion_tokens for r in results for c in r.completions)
         if tokens:  # Ray counters reject increments of 0
             self._metrics["generated_tokens"].inc(tokens)
-        return results
 
     def _verify(self) -> None:
         with torch.no_grad():
