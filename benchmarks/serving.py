@@ -4,7 +4,8 @@ The script exports a generate-mode policy (the ``small`` preset's weights,
 ``lmrl/Arithmetic-v0``'s prompt format), starts a local Ray and Serve on a
 free loopback port, and deploys it twice side by side with
 :func:`lmrl.platform.serve.launch.deploy_apps`: once with batching
-(``max_batch_size`` 32, 5 ms wait) and once without (``max_batch_size`` 1).
+(``max_batch_size`` 32, ``lmrl serve``'s default wait of 5 ms
+unless ``--batch-wait-timeout-s`` says otherwise) and once without (``max_batch_size`` 1).
 Each replica has 1 CPU and 1 torch thread. Clients (asyncio + httpx in
 this process) keep 1, 8 or 32 ``POST /v1/completions`` requests in flight
 (``max_tokens`` 16, sampled, seeded); latency is per request, throughput is
@@ -74,8 +75,14 @@ def _stats(latencies: list[float], wall: float) -> dict[str, Any]:
     }
 
 
-async def _load(url: str, texts: list[str], concurrency: int) -> dict[str, Any]:
-    """``concurrency`` clients, each sending its share of ``texts`` one after another."""
+async def _load(
+    url: str, texts: list[str], concurrency: int, model_call: bool = True
+) -> dict[str, Any]:
+    """``concurrency`` clients, each sending its share of ``texts`` one after another.
+
+    ``model_call=False`` sends ``GET /v1/models`` instead: the proxy and the ingress
+    answer it without the policy, which measures what HTTP and Serve alone allow.
+    """
     import httpx
 
     latencies: list[float] = []
@@ -89,7 +96,10 @@ async def _load(url: str, texts: list[str], concurrency: int) -> dict[str, Any]:
                 i, text = queue.pop()
                 body = {"prompt": text, "max_tokens": MAX_TOKENS, "temperature": 1.0, "seed": i}
                 start = time.perf_counter()
-                response = await client.post("/v1/completions", json=body)
+                if model_call:
+                    response = await client.post("/v1/completions", json=body)
+                else:
+                    response = await client.get("/v1/models")
                 latencies.append(time.perf_counter() - start)
                 response.raise_for_status()
                 rows.append(int(response.headers.get("x-lmrl-batch-rows", "1")))
@@ -100,9 +110,12 @@ async def _load(url: str, texts: list[str], concurrency: int) -> dict[str, Any]:
     return {**_stats(latencies, wall), "mean_batch_rows": round(statistics.mean(rows), 2)}
 
 
-def http_side(url: str, texts: list[str], concurrency: int) -> dict[str, Any]:
-    asyncio.run(_load(url, texts[: min(len(texts), 2 * concurrency)], concurrency))  # warm-up
-    return asyncio.run(_load(url, texts, concurrency))
+def http_side(
+    url: str, texts: list[str], concurrency: int, model_call: bool = True
+) -> dict[str, Any]:
+    warm = texts[: min(len(texts), 2 * concurrency)]
+    asyncio.run(_load(url, warm, concurrency, model_call))
+    return asyncio.run(_load(url, texts, concurrency, model_call))
 
 
 def in_process(policy, texts: list[str], batch: int) -> dict[str, Any]:
@@ -130,7 +143,14 @@ def in_process(policy, texts: list[str], batch: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = common.parser("serving", __doc__).parse_args(argv)
+    p = common.parser("serving", __doc__)
+    p.add_argument(
+        "--batch-wait-timeout-s",
+        type=float,
+        default=None,
+        help="batching on: how long a replica waits to fill a batch (default: lmrl serve's default)",
+    )
+    args = p.parse_args(argv)
     started = common.setup(args)
     import torch
 
@@ -158,7 +178,10 @@ def main(argv: list[str] | None = None) -> None:
         port = sock.getsockname()[1]
     common_cfg = {"policy": policy_dir, "auth": False, "num_cpus": float(args.threads), "max_tokens_limit": MAX_TOKENS,
                   "max_ongoing_requests": 64, "max_queued_requests": -1, "request_timeout_s": 120.0}  # fmt: skip
-    on = ServeConfig(**common_cfg, max_batch_size=32, batch_wait_timeout_s=0.005)
+    wait = args.batch_wait_timeout_s
+    if wait is None:
+        wait = ServeConfig.model_fields["batch_wait_timeout_s"].default
+    on = ServeConfig(**common_cfg, max_batch_size=32, batch_wait_timeout_s=wait)
     off = ServeConfig(**common_cfg, max_batch_size=1, max_n=1, batch_wait_timeout_s=0.0)
     url_on, url_off = deploy_apps(
         [(on, "bench-batched", "/batched"), (off, "bench-unbatched", "/unbatched")],
@@ -171,6 +194,7 @@ def main(argv: list[str] | None = None) -> None:
             share = texts[: per_client * c]
             results["off"][c] = http_side(url_off, share, c)
             results["on"][c] = http_side(url_on, share, c)
+        ceiling = http_side(url_on, texts[: per_client * max(CONCURRENCY)], max(CONCURRENCY), False)
     finally:
         from ray import serve
 
@@ -191,11 +215,13 @@ def main(argv: list[str] | None = None) -> None:
                 ]
             )
     top = max(CONCURRENCY)
+    rows.append([top, "serve, GET /v1/models (no policy call): HTTP + Serve alone", ceiling["requests"],
+                 ceiling["p50_ms"], ceiling["p99_ms"], ceiling["throughput_rps"], "-"])  # fmt: skip
     common.report(
         "serving",
         args,
         title=f"Serving {preset} generate-mode policy over loopback HTTP, POST /v1/completions, max_tokens {MAX_TOKENS}, "
-        f"1 CPU / {args.threads} torch thread per replica",
+        f"1 CPU / {args.threads} torch thread per replica, batching on: max_batch_size 32, wait {1000 * wait:g} ms",
         columns=[
             "concurrency",
             "side",
@@ -218,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
         },  # fmt: skip
         baseline={
             "in_process": baseline,
+            "http_serve_ceiling_no_model": ceiling,
             "batching_off_at_32": results["off"][top],
             "name": "batching off (and in-process decode)",
         },

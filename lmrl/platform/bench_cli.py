@@ -159,4 +159,4 @@ def _print_summary(summary: list[dict[str, Any]]) -> None:
             f"{r['seconds']:.0f}",
             Text(r.get("ratio_meaning") or ""),
         )
-    Console(soft_wrap=False).print(table)
+    Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160).print(table)
