@@ -85,7 +85,10 @@ class PolicyModel:
             if not self._queue:
                 continue
             deadline = self._queue[0][2] + self.batch_wait_timeout_s
-            while _rows([r for r, _, _ in self._queue]) < self.max_batch_size and loop.time() < deadline:
+            while (
+                _rows([r for r, _, _ in self._queue]) < self.max_batch_size
+                and loop.time() < deadline
+            ):
                 try:
                     await asyncio.wait_for(self._arrived.wait(), deadline - loop.time())
                 except asyncio.TimeoutError:
@@ -93,7 +96,9 @@ class PolicyModel:
                 self._arrived.clear()
             self._drop_cancelled()
             batch, rows = [], 0
-            while self._queue and (not batch or rows + self._queue[0][0].rows <= self.max_batch_size):
+            while self._queue and (
+                not batch or rows + self._queue[0][0].rows <= self.max_batch_size
+            ):
                 entry = self._queue.popleft()
                 batch.append(entry)
                 rows += entry[0].rows
@@ -105,7 +110,9 @@ class PolicyModel:
     def _drop_cancelled(self) -> None:
         self._queue = deque(entry for entry in self._queue if not entry[1].done())
 
-    async def _run_batch(self, requests: list[DecodeRequest], futures: list[asyncio.Future]) -> None:
+    async def _run_batch(
+        self, requests: list[DecodeRequest], futures: list[asyncio.Future]
+    ) -> None:
         start = time.perf_counter()
         try:
             results = await asyncio.to_thread(decode, self.policy, requests)
