@@ -160,8 +160,20 @@ def bare_loop(
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = common.parser("pretrain_throughput", __doc__).parse_args(argv)
+    p = common.parser("pretrain_throughput", __doc__)
+    p.add_argument(
+        "--materialize-data",
+        action="store_true",
+        help="experiment: tokenize and pack the data once, before training (Dataset.materialize), "
+        "so no Ray Data tasks run during the timed steps -- the fix BENCHMARKS.md proposes",
+    )
+    args = p.parse_args(argv)
     started = common.setup(args)
+    if args.materialize_data:
+        import lmrl.pipelines.train.job as job
+
+        build = job._datasets
+        job._datasets = lambda *a, **k: {n: d.materialize() for n, d in build(*a, **k).items()}
     import ray
     import torch
 
@@ -219,7 +231,8 @@ def main(argv: list[str] | None = None) -> None:
     common.report(
         "pretrain_throughput",
         args,
-        title=f"Pretraining tokens/s: GPT-2 {m['n_layer']}x{m['n_embd']} ({bare_before['params_no_pos'] / 1e6:.2f}M), "
+        title=("[data materialized] " if args.materialize_data else "")
+        + f"Pretraining tokens/s: GPT-2 {m['n_layer']}x{m['n_embd']} ({bare_before['params_no_pos'] / 1e6:.2f}M), "
         f"batch {size['batch']}x{size['length']}, fp32 matmul peak {peak1 / 1e9:.1f} GFLOP/s at {threads} thread(s)",
         columns=["side", "threads", "tokens/s", "x bare", "model GFLOP/s", "MFU"],
         rows=rows,
