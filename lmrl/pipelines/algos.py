@@ -13,11 +13,14 @@ import functools
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
+import tree
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.callbacks.callbacks import RLlibCallback
+from ray.rllib.connectors.connector_v2 import ConnectorV2
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
@@ -84,13 +87,51 @@ class _PolicyMapping:
         return self.mapping[agent_id]
 
 
+class DropMaskedRows(ConnectorV2):
+    """Learner connector: drops the rows that the loss mask excludes, after GAE.
+
+    RLlib's PPO appends one artificial timestep to every episode so the value
+    net can bootstrap, and masks it out of the loss. Once GAE has used it, the
+    row only costs compute: every epoch would run the LM forward and backward
+    on it for nothing. For one-step episodes (Arithmetic, SentimentSteer, each
+    seat of Referential) that is half of every minibatch. The loss is a mean
+    over unmasked rows, so dropping them leaves its value unchanged.
+    """
+
+    def __call__(self, *, rl_module, batch, episodes, explore=None, shared_data=None, **kwargs):
+        for mid, module_batch in list(batch.items()):
+            mask = module_batch.get(Columns.LOSS_MASK)
+            if mask is None:
+                continue
+            keep = torch.as_tensor(mask).bool()
+            if bool(keep.all()):
+                continue
+            n, idx = keep.shape[0], torch.nonzero(keep).squeeze(-1)
+
+            def take(x, n=n, idx=idx):
+                if isinstance(x, torch.Tensor) and x.dim() > 0 and x.shape[0] == n:
+                    return x[idx.to(x.device)]
+                if isinstance(x, np.ndarray) and x.ndim > 0 and x.shape[0] == n:
+                    return x[idx.cpu().numpy()]
+                return x
+
+            batch[mid] = tree.map_structure(take, module_batch)
+        return batch
+
+
 class LMPPOLearner(PPOTorchLearner):
     """PPO with an optional KL penalty to the frozen reference policy.
 
     The penalty uses the non-negative k3 estimator of KL(pi || pi_ref) on the
     sampled actions, as in GRPO/TRL (http://joschu.net/blog/kl-approx.html):
-    ``exp(ref - logp) - (ref - logp) - 1``.
+    ``exp(ref - logp) - (ref - logp) - 1``. The learner batch leaves out the
+    loss-masked bootstrap rows (:class:`DropMaskedRows`).
     """
+
+    def build(self) -> None:
+        super().build()
+        if self._learner_connector is not None and self.config.add_default_connectors_to_learner_pipeline:
+            self._learner_connector.append(DropMaskedRows())
 
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
         loss = super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)

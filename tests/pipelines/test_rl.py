@@ -162,3 +162,33 @@ def test_appo_and_dqn_update_and_export(ray_session, tiny_model_dir, tmp_path, n
     finally:
         algo.stop()
     assert policy.act(observations) == [o["actions"][i] for o, i in zip(observations, idx, strict=True)]
+
+
+def test_learner_drops_the_loss_masked_bootstrap_rows(ray_session, tiny_model_dir, tmp_path):
+    """One-step episodes: RLlib adds a masked bootstrap row per episode; the learner never trains on it."""
+    from ray.rllib.core.columns import Columns
+
+    from lmrl.pipelines.algos import DropMaskedRows, build_algorithm_config
+
+    batch = {
+        "p": {
+            Columns.LOSS_MASK: torch.tensor([True, False, True, False]),
+            Columns.OBS: {"prompt_ids": torch.arange(8).reshape(4, 2)},
+            "advantages": np.array([1.0, 2.0, 3.0, 4.0]),
+        }
+    }
+    out = DropMaskedRows()(rl_module=None, batch=batch, episodes=[])["p"]
+    assert out[Columns.LOSS_MASK].tolist() == [True, True]
+    assert out[Columns.OBS]["prompt_ids"].tolist() == [[0, 1], [4, 5]]
+    assert out["advantages"].tolist() == [1.0, 3.0]
+
+    cfg = tiny_run_config(tiny_model_dir, str(tmp_path), env={"id": "lmrl/Arithmetic-v0"}, policy={"action_mode": "generate"})
+    algo = build_algorithm_config(cfg, tiny_model_dir).build_algo()
+    try:
+        result = algo.train()
+    finally:
+        algo.stop()
+    learner = result["learners"]["default_policy"]
+    sampled = result["env_runners"]["num_env_steps_sampled"]
+    assert learner["num_module_steps_trained"] == sampled  # one epoch over the real rows only, not 2x
+    assert np.isfinite(learner["policy_loss"])
