@@ -291,7 +291,8 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
     table.add_row("LM policy (greedy)", _rate(results["success_rate"]), _number(results["mean_return"]))
     table.add_row("LM policy (sampled)", _rate(results["sampled_success_rate"]), "")
     table.add_row("random", _rate(results["random_success_rate"]), _number(results["random_mean_return"]))
-    table.add_row("expert (shortest path)", _rate(results["expert_success_rate"]), _number(results["expert_mean_return"]))
+    expert = "expert (shortest path)" if results["env_id"] == "lmrl/Maze-v0" else "expert (scripted)"
+    table.add_row(expert, _rate(results["expert_success_rate"]), _number(results["expert_mean_return"]))
     console = _console()
     console.print(table)
     run_dir, export_dir = results["run_dir"], results["export_dir"]
@@ -299,7 +300,7 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
         f"finished in {results['wall_seconds']:.0f} s; results: {Path(out) / 'results.json'}\n"
         "next steps:\n"
         f"  lmrl eval {run_dir} -n 200              evaluate again, on more episodes\n"
-        f"  lmrl envs rollout lmrl/Maze-v0 --policy {export_dir} --show 1   watch the policy play\n"
+        f"  lmrl envs rollout {results['env_id']} --policy {export_dir} --show 1   watch the policy play\n"
         f"  python -c \"from transformers import AutoModelForCausalLM as M; M.from_pretrained('{export_dir}')\"\n"
         "  lmrl config > my.yaml && lmrl train my.yaml     train your own run\n"
         f"  learning curve: {run_dir}/learning_curve.png, metrics: {run_dir}/metrics.jsonl",
