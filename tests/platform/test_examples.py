@@ -19,8 +19,10 @@ def test_there_are_examples():
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_loads(path):
+    from lmrl.envs.multiagent import list_multiagent_envs
+
     cfg = load_config(str(path))
-    assert cfg.env.id in lmrl.envs.list_envs()
+    assert cfg.env.id in lmrl.envs.list_envs() + list_multiagent_envs()
 
 
 def test_maze_example_is_the_quickstart_config():
