@@ -228,9 +228,8 @@ def decode(policy: TextPolicy, requests: list[DecodeRequest]) -> list[DecodeResu
 
 
 def _decode_choose(policy: TextPolicy, requests: list[DecodeRequest]) -> list[DecodeResult]:
-    codec, tok = policy.codec, policy.tokenizer
-    encoded = [codec.encode_observation({"text": r.text, "actions": r.actions}) for r in requests]
-    b = {k: torch.as_tensor(np.stack([e[k] for e in encoded])) for k in encoded[0]}
+    tok = policy.tokenizer
+    b = policy.encode([{"text": r.text, "actions": r.actions} for r in requests])
     logits = policy.choice_logits(b)  # (B, K), at the policy's temperature, ranked as in act()
     valid = b["action_mask"] > 0
     policy_logp = F.log_softmax(logits, -1)  # (B, K)

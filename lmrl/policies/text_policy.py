@@ -87,7 +87,8 @@ class TextPolicy:
         """``"choose"`` or ``"generate"``."""
         return self.adapter.action_mode
 
-    def _batch(self, observations: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    def encode(self, observations: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        """Observations ``{"text", "actions"}`` -> the stacked batch that :meth:`choice_logits` takes."""
         encoded = [self.codec.encode_observation(o) for o in observations]
         return {k: torch.as_tensor(np.stack([e[k] for e in encoded])) for k in encoded[0]}
 
@@ -116,7 +117,7 @@ class TextPolicy:
 
         For a DQN policy this is the Boltzmann distribution over its Q-values.
         """
-        b = self._batch(observations)
+        b = self.encode(observations)
         probs = torch.softmax(self.choice_logits(b), -1)
         return [p[: len(o.get("actions", ()))].tolist() for p, o in zip(probs, observations, strict=True)]
 
@@ -136,7 +137,7 @@ class TextPolicy:
         """
         if not observations:
             return []
-        b = self._batch(observations)
+        b = self.encode(observations)
         if self.action_mode == "choose":
             for o in observations:
                 if not o.get("actions"):

@@ -141,7 +141,7 @@ def test_generate_logprob_matches_teacher_forcing(policies):
     policy = policies["generate"]
     states = _dialogue_states(1)[:4]
     results = decode(policy, [DecodeRequest(s["text"], (), SamplingParams(n=2, seed=3)) for s in states])
-    b = policy._batch([s for s in states for _ in range(2)])
+    b = policy.encode([s for s in states for _ in range(2)])
     tokens = torch.tensor([c.token_ids for r in results for c in r.completions])  # (B, T)
     assert tokens.shape == (len(states) * 2, policy.adapter.max_new_tokens)
     logits, _ = lm_ops.teacher_force(
