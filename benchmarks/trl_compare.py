@@ -11,7 +11,9 @@ budget.
 
 * lmrl: :func:`lmrl.pipelines.algos.build_algorithm_config` (what ``lmrl
   train`` builds; generate mode), iterations of ``algo.train()``; reward =
-  RLlib's ``episode_return_mean`` (last 100 episodes).
+  RLlib's ``episode_return_mean`` (last 100 episodes). Two runs: critic-free
+  (``algorithm.advantage_estimator: reinforce++``, the ratio) and with the
+  value head (``gae``, for reference).
 * TRL: ``GRPOTrainer`` (``use_cpu``, fp32, no KL term, as TRL defaults);
   reward = the ``reward`` TRL logs each step (the step's completions).
 
@@ -24,7 +26,7 @@ first update. The ratio is TRL's time over lmrl's (> 1: lmrl is faster).
 Needs ``pip install -e '.[bench]'`` (trl); without it the script says so
 and exits with status 2.
 
-    python benchmarks/trl_compare.py            # full: 150 s per side
+    python benchmarks/trl_compare.py            # full: 150 s per side (three sides)
     python benchmarks/trl_compare.py --quick    # 20 s per side
 """
 
@@ -133,8 +135,14 @@ def trl_side(model_dir: str, work: Path, budget_s: float, seed: int = 0) -> dict
     return _curve(curve, t0, started["train"], "trl")
 
 
-def lmrl_side(model_dir: str, work: Path, budget_s: float, seed: int = 0) -> dict[str, Any]:
-    """lmrl's PPO (generate mode) for ``budget_s`` seconds of training; the reward per iteration."""
+def lmrl_side(
+    model_dir: str, work: Path, budget_s: float, seed: int = 0, estimator: str = "reinforce++"
+) -> dict[str, Any]:
+    """lmrl's PPO (generate mode) for ``budget_s`` seconds of training; the reward per iteration.
+
+    ``estimator`` is ``algorithm.advantage_estimator``: ``reinforce++`` (critic-free, like GRPO)
+    or ``gae`` (value head).
+    """
     import ray
 
     from lmrl.pipelines.algos import build_algorithm_config
@@ -147,9 +155,9 @@ def lmrl_side(model_dir: str, work: Path, budget_s: float, seed: int = 0) -> dic
         "env": {"id": ENV_ID, "kwargs": ENV_KWARGS},
         "policy": {"model": model_dir, "action_mode": "generate", "max_new_tokens": s["max_new_tokens"]},
         "algorithm": {"lr": s["lr"], "train_batch_size": s["batch"], "minibatch_size": s["minibatch"],
-                      "num_epochs": s["epochs"], "entropy_coeff": 0.0},
+                      "num_epochs": s["epochs"], "entropy_coeff": 0.0, "advantage_estimator": estimator},
         "resources": {"num_env_runners": 0, "num_envs_per_env_runner": 16, "num_cpus": 2},
-        "run": {"output_dir": str(work / "lmrl"), "seed": seed, "progress": False, "eval_episodes": 0},
+        "run": {"output_dir": str(work / f"lmrl-{estimator}"), "seed": seed, "progress": False, "eval_episodes": 0},
     })  # fmt: skip
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -165,7 +173,7 @@ def lmrl_side(model_dir: str, work: Path, budget_s: float, seed: int = 0) -> dic
                 curve.append((time.perf_counter(), float(value)))
     finally:
         algo.stop()
-    return _curve(curve, t0, train_start, "lmrl")
+    return _curve(curve, t0, train_start, f"lmrl-{estimator}")
 
 
 def _curve(
@@ -216,17 +224,25 @@ def main(argv: list[str] | None = None) -> int:
     loads = {"before_trl": common.machine()["load_average"]}
     theirs = trl_side(model_dir, work, budget)
     loads["before_lmrl"] = common.machine()["load_average"]
-    ours = lmrl_side(model_dir, work, budget)
+    ours = lmrl_side(model_dir, work, budget, estimator="reinforce++")
+    loads["before_lmrl_gae"] = common.machine()["load_average"]
+    with_critic = lmrl_side(model_dir, work, budget, estimator="gae")
     target = theirs["final_reward"]
     rows, times = [], {}
-    for label, side in (("lmrl PPO (RLlib)", ours), ("TRL GRPO", theirs)):
+    sides = (
+        ("lmrl PPO, critic-free (reinforce++)", ours),
+        ("lmrl PPO, value head (gae)", with_critic),
+        ("TRL GRPO", theirs),
+    )
+    for label, side in sides:
         total, training = time_to(side, target) if target is not None else (None, None)
         times[side["name"]] = (total, training)
         side["time_to_target_s"], side["time_to_target_training_s"] = total, training
         rows.append([label, side["setup_s"], side["updates"], side["first_reward"], side["final_reward"],
                      total if total is not None else "not reached", training])  # fmt: skip
-    lmrl_total, trl_total = times["lmrl"][0], times["trl"][0]
+    lmrl_total, trl_total = times["lmrl-reinforce++"][0], times["trl"][0]
     value = common.ratio(trl_total, lmrl_total) if lmrl_total else None
+    gae_total = times["lmrl-gae"][0]
     common.report(
         "trl_compare",
         args,
@@ -245,7 +261,9 @@ def main(argv: list[str] | None = None) -> int:
         lmrl=ours,
         baseline=theirs,
         ratio_value=value,
-        ratio_meaning="TRL seconds to the target reward / lmrl seconds (set-up included; > 1: lmrl is faster)",
+        ratio_meaning=(
+            "TRL seconds to the target reward / lmrl critic-free seconds (set-up included; > 1: lmrl is faster)"
+        ),
         target={
             "min": 1.0,
             "description": "lmrl reaches TRL's reward in less wall-clock time than TRL",
@@ -256,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
             "target_reward": target,
             "load_average": loads,
             "trl_version": __import__("trl").__version__,
+            "lmrl_gae": with_critic,
+            "ratio_gae": common.ratio(trl_total, gae_total) if gae_total and trl_total else None,
         },  # fmt: skip
         started=started,
     )

@@ -23,6 +23,7 @@ from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.connectors.connector_v2 import ConnectorV2
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+from ray.rllib.evaluation.postprocessing import Postprocessing
 
 from lmrl.envs.adapter import AdapterConfig, TokenizedEnv
 from lmrl.pipelines.config import RunConfig
@@ -58,6 +59,10 @@ class RLlibTextEnv(TokenizedEnv):
         super().__init__(env, _tokenizer(env_config["model_path"]), AdapterConfig(**env_config["adapter"]))
 
 
+def _set_module_state(module_id: str, state: dict[str, Any], env_runner: Any) -> None:
+    env_runner.module[module_id].set_state(state)
+
+
 class SuccessCallback(RLlibCallback):
     """Logs whether each finished episode reached its goal (``info["success"]``)."""
 
@@ -76,15 +81,24 @@ class SuccessCallback(RLlibCallback):
             success = bool(infos[-1].get("success", False)) if len(infos) else False
         metrics_logger.log_value(SUCCESS_METRIC, float(success), reduce="mean", window=100)
 
-
-class _PolicyMapping:
-    """Picklable ``policy_mapping_fn``: agent id -> policy name."""
-
-    def __init__(self, mapping: dict[str, str]) -> None:
-        self.mapping = dict(mapping)
-
-    def __call__(self, agent_id: str, episode: Any = None, **kwargs: Any) -> str:
-        return self.mapping[agent_id]
+    def on_train_result(self, *, algorithm, metrics_logger=None, result=None, **kwargs) -> None:
+        """Self-play with snapshots: every ``snapshot_every`` iterations, the oldest snapshot takes the current weights."""
+        mapping = algorithm.config.policy_mapping_fn
+        plans = getattr(mapping, "snapshots", None)
+        if not plans:
+            return
+        iteration = int(result["training_iteration"]) if result else algorithm.iteration
+        for policy, plan in plans.items():
+            if iteration % plan["every"]:
+                continue
+            slot = plan["modules"][(iteration // plan["every"] - 1) % len(plan["modules"])]
+            weights = algorithm.learner_group.get_weights([policy])[policy]
+            algorithm.learner_group.set_weights({slot: weights})
+            # Straight into each runner's module: RLlib's sync_weights skips runners that already
+            # hold the learner's current weights_seq_no, which they do right after training.
+            algorithm.env_runner_group.foreach_env_runner(
+                functools.partial(_set_module_state, slot, weights), local_env_runner=True, timeout_seconds=60.0
+            )
 
 
 class DropMaskedRows(ConnectorV2):
@@ -96,6 +110,10 @@ class DropMaskedRows(ConnectorV2):
     on it for nothing. For one-step episodes (Arithmetic, SentimentSteer, each
     seat of Referential) that is half of every minibatch. The loss is a mean
     over unmasked rows, so dropping them leaves its value unchanged.
+
+    RLlib standardises the advantages over all rows, the bootstrap rows
+    included; they are standardised again here over the rows that train, so
+    the policy gradient's baseline is the mean over real steps only.
     """
 
     def __call__(self, *, rl_module, batch, episodes, explore=None, shared_data=None, **kwargs):
@@ -115,7 +133,11 @@ class DropMaskedRows(ConnectorV2):
                     return x[idx.cpu().numpy()]
                 return x
 
-            batch[mid] = tree.map_structure(take, module_batch)
+            batch[mid] = kept = tree.map_structure(take, module_batch)
+            adv = kept.get(Postprocessing.ADVANTAGES)
+            if adv is not None and len(adv) > 1:
+                std = adv.std(correction=0) if isinstance(adv, torch.Tensor) else adv.std()
+                kept[Postprocessing.ADVANTAGES] = (adv - adv.mean()) / max(1e-4, float(std))
         return batch
 
 
@@ -189,6 +211,7 @@ def module_spec(cfg: RunConfig, model_path: str, obs_space: gym.Space, act_space
             "value_head_hidden": p.value_head_hidden,
             "init_seed": p.init_seed,
             "kl_ref": a.kl_ref_coeff > 0.0,
+            "critic": a.name != "PPO" or a.advantage_estimator == "gae",
         },
     )
 
@@ -209,11 +232,15 @@ def _algorithm_specific(cfg: RunConfig) -> AlgorithmConfig:
     a = cfg.algorithm
     common = {"lr": a.lr, "gamma": a.gamma, "grad_clip": a.grad_clip, "train_batch_size_per_learner": a.train_batch_size}
     if a.name == "PPO":
+        critic = a.advantage_estimator == "gae"
         return (
             PPOConfig()
             .training(
                 **common,
-                lambda_=a.lambda_,
+                # Critic-free: the module's values are 0, so GAE with lambda 1 gives each
+                # step's discounted return; RLlib then normalises advantages over the batch.
+                use_critic=critic,
+                lambda_=a.lambda_ if critic else 1.0,
                 clip_param=a.clip_param,
                 vf_loss_coeff=a.vf_loss_coeff,
                 vf_clip_param=a.vf_clip_param,
@@ -264,7 +291,13 @@ def build_algorithm_config(cfg: RunConfig, model_path: str) -> AlgorithmConfig:
         cfg: The validated run config.
         model_path: Local HF directory with the initial model and tokenizer.
     """
-    from lmrl.pipelines.multiagent import RLlibTextMultiAgentEnv, is_multiagent, resolve_mapping
+    from lmrl.pipelines.multiagent import (
+        PolicyMapping,
+        RLlibTextMultiAgentEnv,
+        is_multiagent,
+        resolve_mapping,
+        snapshot_plan,
+    )
 
     env_cfg = env_config(cfg, model_path)
     multi = is_multiagent(cfg.env.id)
@@ -272,6 +305,8 @@ def build_algorithm_config(cfg: RunConfig, model_path: str) -> AlgorithmConfig:
         from lmrl.envs.multiagent import make_aec
 
         to_llm, scripted, llm_policies = resolve_mapping(cfg, list(make_aec(cfg.env.id, **cfg.env.kwargs).possible_agents))
+        snapshots = snapshot_plan(cfg, to_llm)
+        frozen = [m for plan in snapshots.values() for m in plan["modules"]]
         env_cfg["scripted"] = scripted
         env_cls = RLlibTextMultiAgentEnv
         probe = env_cls(env_cfg)
@@ -291,10 +326,10 @@ def build_algorithm_config(cfg: RunConfig, model_path: str) -> AlgorithmConfig:
 
         spec = module_spec(cfg, model_path, obs_space, act_space)
         algo = algo.environment(env_cls, env_config=env_cfg).multi_agent(
-            policies=set(llm_policies),
-            policy_mapping_fn=_PolicyMapping(to_llm),
-            policies_to_train=llm_policies,
-        ).rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={p: spec for p in llm_policies}))
+            policies=set(llm_policies) | set(frozen),
+            policy_mapping_fn=PolicyMapping(to_llm, snapshots),
+            policies_to_train=llm_policies,  # snapshots only play
+        ).rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={p: spec for p in [*llm_policies, *frozen]}))
     else:
         algo = algo.environment(
             env_cls, env_config=env_cfg, observation_space=obs_space, action_space=act_space

@@ -73,6 +73,13 @@ class AlgorithmConfig(_Section):
         ge=0.0,
         description="Weight of the KL penalty to the initial (reference) weights; 0 disables it.",
     )
+    advantage_estimator: Literal["gae", "reinforce++"] = Field(
+        "gae",
+        description=(
+            "PPO: 'gae' (value head + GAE) or 'reinforce++' (critic-free: each step's discounted "
+            "return, normalised over the batch; no value pass, no value loss)."
+        ),
+    )
     # DQN only.
     replay_capacity: int = Field(50_000, ge=1, description="DQN: replay buffer size in env steps.")
     target_update_freq: int = Field(500, ge=1, description="DQN/APPO: env steps between target-network syncs.")
@@ -97,6 +104,11 @@ class AlgorithmConfig(_Section):
             raise ValueError(
                 f"algorithm.kl_ref_coeff ({self.kl_ref_coeff}) is supported with PPO only, "
                 f"got algorithm.name {self.name}; set algorithm.kl_ref_coeff=0 or use PPO"
+            )
+        if self.name != "PPO" and self.advantage_estimator != "gae":
+            raise ValueError(
+                f"algorithm.advantage_estimator {self.advantage_estimator!r} is supported with PPO only, "
+                f"got algorithm.name {self.name}; remove algorithm.advantage_estimator or use PPO"
             )
         return self
 
@@ -155,6 +167,27 @@ class PolicySpecConfig(_Section):
     scripted: Literal["random", "expert"] | None = Field(
         None, description="null: an LLM policy built from the `policy` section; random/expert: a fixed opponent."
     )
+    snapshots: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Self-play against past selves: how many frozen past copies of this LLM policy to keep "
+            "as opponents (0: always play the current policy)."
+        ),
+    )
+    snapshot_every: int = Field(5, ge=1, description="Training iterations between snapshots (oldest replaced).")
+    snapshot_games: float = Field(
+        0.5, ge=0.0, le=1.0, description="Share of games in which one seat is played by a random snapshot."
+    )
+
+    @model_validator(mode="after")
+    def _check_snapshots(self) -> PolicySpecConfig:
+        if self.snapshots and self.scripted is not None:
+            raise ValueError(
+                f"snapshots ({self.snapshots}) apply to LLM policies only, not to a scripted "
+                f"{self.scripted!r} policy; remove snapshots or scripted"
+            )
+        return self
 
 
 class RunConfig(_Section):

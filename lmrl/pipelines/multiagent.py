@@ -18,10 +18,23 @@ The run config chooses the setting::
       player_1: shared        # self-play: one LLM policy plays both seats
 
 Separate LLM policies are two ``{}`` entries mapped to different agents.
+
+Self-play against past selves (fictitious self-play, as in OpenAI Five and
+AlphaStar's leagues) keeps frozen copies of a self-play policy as opponents::
+
+    policies:
+      shared: {snapshots: 4, snapshot_every: 5, snapshot_games: 0.5}
+
+In half of the games one seat, drawn at random, is played by one of the 4
+snapshots (each a module ``shared@past0`` ... that never trains); every 5
+iterations the oldest snapshot is replaced by the current weights. Playing
+only the current self, a shared policy's X and O strategies can chase each
+other in cycles; past selves keep old weaknesses punished.
 """
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import numpy as np
@@ -75,6 +88,65 @@ def resolve_mapping(cfg: RunConfig, agents: list[str]) -> tuple[dict[str, str], 
     to_llm = {a: p for a, p in mapping.items() if policies[p] is None}
     scripted = {a: policies[p] for a, p in mapping.items() if policies[p] is not None}
     return to_llm, scripted, sorted({to_llm[a] for a in to_llm})
+
+
+def snapshot_module_id(policy: str, slot: int) -> str:
+    """The module id of snapshot ``slot`` of ``policy``."""
+    return f"{policy}@past{slot}"
+
+
+def snapshot_plan(cfg: RunConfig, to_llm: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The snapshot opponents of each LLM policy that asks for them.
+
+    Returns:
+        policy -> ``modules`` (snapshot module ids), ``seats`` (the agents it
+        plays), ``every`` (iterations between snapshots), ``games`` (share of
+        games with a snapshot opponent).
+
+    Raises:
+        ConfigError: A policy with snapshots that plays fewer than two seats.
+    """
+    plan = {}
+    for name, spec in cfg.policies.items():
+        if not spec.snapshots:
+            continue
+        seats = sorted(a for a, p in to_llm.items() if p == name)
+        if len(seats) < 2:
+            raise ConfigError(
+                f"policies.{name}.snapshots needs `{name}` to play at least two seats (self-play), "
+                f"but policy_mapping gives it {seats or 'none'}; map more agents to `{name}` or set snapshots: 0"
+            )
+        plan[name] = {
+            "modules": [snapshot_module_id(name, i) for i in range(spec.snapshots)],
+            "seats": seats,
+            "every": spec.snapshot_every,
+            "games": spec.snapshot_games,
+        }
+    return plan
+
+
+class PolicyMapping:
+    """Picklable ``policy_mapping_fn``: agent id -> module id, per episode.
+
+    Without snapshots the mapping is fixed. With them, the episode's id seeds
+    the draw, so every agent of one episode sees the same one: whether it is a
+    snapshot game, which seat the snapshot plays, and which snapshot.
+    """
+
+    def __init__(self, mapping: dict[str, str], snapshots: dict[str, dict[str, Any]] | None = None) -> None:
+        self.mapping = dict(mapping)
+        self.snapshots = dict(snapshots or {})
+
+    def __call__(self, agent_id: str, episode: Any = None, **kwargs: Any) -> str:
+        policy = self.mapping[agent_id]
+        plan = self.snapshots.get(policy)
+        if plan is None or episode is None:
+            return policy
+        rng = random.Random(f"{episode.id_}/{policy}")
+        if rng.random() >= plan["games"]:
+            return policy
+        seat, module = rng.choice(plan["seats"]), rng.choice(plan["modules"])
+        return module if agent_id == seat else policy
 
 
 class RLlibTextMultiAgentEnv(MultiAgentEnv):

@@ -56,6 +56,8 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
         kl_ref: Keep a frozen reference copy for the KL penalty (learner only).
         value_head_hidden: 0 for a linear value head, else the MLP width.
         init_seed: Seed of the value head's initial weights.
+        critic: False for critic-free PPO (``reinforce++``): values are 0 and
+            cost no forward pass; the value head stays untrained.
     """
 
     def setup(self) -> None:
@@ -63,6 +65,7 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
         self.action_mode: str = cfg["action_mode"]
         self.temperature: float = float(cfg.get("temperature", 1.0))
         self.max_new_tokens: int = int(cfg.get("max_new_tokens", 6))
+        self.critic: bool = bool(cfg.get("critic", True))
         self.lm, tokenizer = load_lm(cfg["model_path"])
         self.eos_id: int = int(tokenizer.eos_token_id)
         hidden = int(self.lm.get_output_embeddings().weight.shape[1])
@@ -196,7 +199,10 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
         return {TARGET_NETWORK_ACTION_DIST_INPUTS: logits}
 
     def compute_values(self, batch: dict[str, Any], embeddings: Any | None = None) -> torch.Tensor:
-        """Value estimates (B,), from the train pass's features when given."""
+        """Value estimates (B,), from the train pass's features when given (0 without a critic)."""
+        if not self.critic:
+            ids = batch[Columns.OBS]["prompt_ids"]
+            return torch.zeros(ids.shape[0], device=ids.device)
         if embeddings is None:
             obs = batch[Columns.OBS]
             embeddings = lm_ops.prompt_features(self.lm, obs["prompt_ids"], obs["prompt_mask"])

@@ -87,3 +87,64 @@ def test_mapping_errors_name_the_problem(tiny_model_dir, tmp_path):
     cfg = type(cfg).model_validate(cfg.model_dump(by_alias=True))
     with pytest.raises(ConfigError, match="are all scripted"):
         resolve_mapping(cfg, agents)
+
+
+class _Episode:
+    def __init__(self, id_: str) -> None:
+        self.id_ = id_
+
+
+def test_snapshot_mapping_is_one_draw_per_episode():
+    from lmrl.pipelines.multiagent import PolicyMapping
+
+    plan = {"shared": {"modules": ["shared@past0", "shared@past1"], "seats": ["player_0", "player_1"], "every": 1, "games": 0.5}}
+    mapping = PolicyMapping({"player_0": "shared", "player_1": "shared"}, plan)
+    games = [[mapping(seat, _Episode(f"ep{i}")) for seat in ("player_0", "player_1")] for i in range(400)]
+    assert games == [[mapping(seat, _Episode(f"ep{i}")) for seat in ("player_0", "player_1")] for i in range(400)]
+    with_snapshot = [g for g in games if g != ["shared", "shared"]]
+    assert all(g.count("shared") == 1 for g in with_snapshot)  # the current policy always plays one seat
+    assert 150 <= len(with_snapshot) <= 250
+    seats = {g.index("shared") for g in with_snapshot}
+    modules = {m for g in with_snapshot for m in g if m != "shared"}
+    assert seats == {0, 1} and modules == {"shared@past0", "shared@past1"}
+    assert mapping("player_0") == "shared"  # no episode: the trained policy
+
+
+def test_self_play_with_snapshots_freezes_past_copies(ray_session, tiny_model_dir, tmp_path):
+    cfg = tiny_run_config(tiny_model_dir, str(tmp_path), env={"id": "lmrl/TicTacToe-v0"}, policy={"max_candidates": 9})
+    cfg.policies = {"shared": {"snapshots": 2, "snapshot_every": 1, "snapshot_games": 1.0}}
+    cfg = type(cfg).model_validate(cfg.model_dump(by_alias=True))
+    algo = build_algorithm_config(cfg, tiny_model_dir).build_algo()
+
+    def weights(module_id):
+        return {k: np.array(v) for k, v in algo.learner_group.get_weights([module_id])[module_id].items()}
+
+    try:
+        init = weights("shared")
+        assert all(np.array_equal(init[k], weights("shared@past1")[k]) for k in init)
+        result = algo.train()
+        first = weights("shared")
+        past0, past1 = weights("shared@past0"), weights("shared@past1")
+        runner = algo.env_runner_group.local_env_runner.module["shared@past0"].get_state(inference_only=True)
+        algo.train()
+        second, past0_after = weights("shared"), weights("shared@past0")
+    finally:
+        algo.stop()
+    assert "policy_loss" in result["learners"]["shared"]
+    assert "policy_loss" not in result["learners"].get("shared@past0", {})  # snapshots never train
+    assert all(np.array_equal(first[k], past0[k]) for k in first)  # iteration 1 -> slot 0
+    assert all(np.array_equal(init[k], past1[k]) for k in init)  # slot 1 untouched yet
+    assert all(np.allclose(past0[k], np.asarray(v)) for k, v in runner.items())  # synced to the env runner
+    assert all(np.array_equal(past0[k], past0_after[k]) for k in past0)  # iteration 2 went to slot 1
+    assert any(not np.array_equal(first[k], second[k]) for k in first)
+
+
+def test_snapshots_need_a_self_play_policy(tiny_model_dir, tmp_path):
+    cfg = tiny_run_config(tiny_model_dir, str(tmp_path), env={"id": "lmrl/TicTacToe-v0"}, policy={"max_candidates": 9})
+    cfg.policies = {"learner": {"snapshots": 2}, "opponent": {"scripted": "random"}}
+    cfg.policy_mapping = {"player_0": "learner", "player_1": "opponent"}
+    cfg = type(cfg).model_validate(cfg.model_dump(by_alias=True))
+    with pytest.raises(ConfigError, match=r"policies.learner.snapshots needs `learner` to play at least two seats"):
+        build_algorithm_config(cfg, tiny_model_dir)
+    with pytest.raises(Exception, match="apply to LLM policies only"):
+        type(cfg).model_validate({**cfg.model_dump(by_alias=True), "policies": {"o": {"scripted": "random", "snapshots": 1}}})

@@ -180,7 +180,7 @@ def test_learner_drops_the_loss_masked_bootstrap_rows(ray_session, tiny_model_di
     out = DropMaskedRows()(rl_module=None, batch=batch, episodes=[])["p"]
     assert out[Columns.LOSS_MASK].tolist() == [True, True]
     assert out[Columns.OBS]["prompt_ids"].tolist() == [[0, 1], [4, 5]]
-    assert out["advantages"].tolist() == [1.0, 3.0]
+    assert out["advantages"].tolist() == [-1.0, 1.0]  # standardised again over the rows that train
 
     cfg = tiny_run_config(tiny_model_dir, str(tmp_path), env={"id": "lmrl/Arithmetic-v0"}, policy={"action_mode": "generate"})
     algo = build_algorithm_config(cfg, tiny_model_dir).build_algo()
@@ -192,3 +192,41 @@ def test_learner_drops_the_loss_masked_bootstrap_rows(ray_session, tiny_model_di
     sampled = result["env_runners"]["num_env_steps_sampled"]
     assert learner["num_module_steps_trained"] == sampled  # one epoch over the real rows only, not 2x
     assert np.isfinite(learner["policy_loss"])
+
+
+def test_critic_free_ppo_uses_normalised_discounted_returns(ray_session, tiny_model_dir, tmp_path):
+    """``advantage_estimator: reinforce++``: no value pass or loss; advantages are batch-normalised returns."""
+    import copy
+
+    cfg = tiny_run_config(
+        tiny_model_dir, str(tmp_path), env={"id": "lmrl/Maze-v0"}, algorithm={"advantage_estimator": "reinforce++"}
+    )
+    gamma = cfg.algorithm.gamma
+    algo = build_algorithm_config(cfg, tiny_model_dir).build_algo()
+    try:
+        learner = algo.learner_group._learner
+        episodes = algo.env_runner.sample(num_timesteps=64, random_actions=False)
+        returns = []
+        for ep in episodes:
+            g, out = 0.0, []
+            for r in reversed(np.asarray(ep.get_rewards(), dtype=np.float64)):
+                g = r + gamma * g
+                out.append(g)
+            returns.extend(reversed(out))
+        returns = np.array(returns)
+        batch = learner._learner_connector(
+            rl_module=learner.module, batch={}, episodes=copy.deepcopy(episodes), shared_data={}
+        )["default_policy"]
+        before = {k: np.array(v) for k, v in algo.learner_group.get_weights()["default_policy"].items()}
+        result = algo.train()
+        after = algo.learner_group.get_weights()["default_policy"]
+    finally:
+        algo.stop()
+    expected = (returns - returns.mean()) / max(1e-4, returns.std())
+    np.testing.assert_allclose(np.asarray(batch["advantages"], dtype=np.float64), expected, rtol=1e-4, atol=1e-4)
+    assert len(returns) == len(batch["advantages"])  # the masked bootstrap rows are dropped too
+    changed = {k for k in before if not np.array_equal(before[k], after[k])}
+    assert {k for k in before if k.startswith("value_head")}.isdisjoint(changed)  # no critic to train
+    assert {k for k in before if k.startswith("lm.")} <= changed
+    stats = result["learners"]["default_policy"]
+    assert float(stats["vf_loss"]) == 0.0 and np.isfinite(float(stats["policy_loss"]))

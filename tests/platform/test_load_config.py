@@ -466,3 +466,18 @@ def test_missing_file_hint_fits_the_command(tmp_path):
     with pytest.raises(ConfigError, match=r"not found: .*examples/train/") as info:
         load_config_as(FinetuneConfig, tmp_path / "nope.yaml")
     assert "lmrl config" not in str(info.value)
+
+
+def test_advantage_estimator_choices_and_algorithm():
+    assert load_config(None, ["algorithm.advantage_estimator=reinforce++"]).algorithm.advantage_estimator == "reinforce++"
+    with pytest.raises(ConfigError, match="must be one of 'gae', 'reinforce\\+\\+', got 'grpo'"):
+        load_config(None, ["algorithm.advantage_estimator=grpo"])
+    with pytest.raises(
+        ConfigError,
+        match=exactly(
+            "algorithm.advantage_estimator 'reinforce++' is supported with PPO only, got algorithm.name DQN; "
+            "remove algorithm.advantage_estimator or use PPO "
+            "(in --set algorithm.name=DQN and --set algorithm.advantage_estimator=reinforce++)"
+        ),
+    ):
+        load_config(None, ["algorithm.name=DQN", "algorithm.advantage_estimator=reinforce++"])
