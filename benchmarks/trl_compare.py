@@ -11,9 +11,10 @@ budget.
 
 * lmrl: :func:`lmrl.pipelines.algos.build_algorithm_config` (what ``lmrl
   train`` builds; generate mode), iterations of ``algo.train()``; reward =
-  RLlib's ``episode_return_mean`` (last 100 episodes). Two runs: critic-free
-  (``algorithm.advantage_estimator: reinforce++``, the ratio) and with the
-  value head (``gae``, for reference).
+  RLlib's ``episode_return_mean`` (last 100 episodes). Two runs: GRPO
+  advantages (``algorithm.advantage_estimator: grpo``, groups of 8
+  completions per prompt as on the TRL side; the ratio) and the value head
+  (``gae``, for reference).
 * TRL: ``GRPOTrainer`` (``use_cpu``, fp32, no KL term, as TRL defaults);
   reward = the ``reward`` TRL logs each step (the step's completions).
 
@@ -136,12 +137,13 @@ def trl_side(model_dir: str, work: Path, budget_s: float, seed: int = 0) -> dict
 
 
 def lmrl_side(
-    model_dir: str, work: Path, budget_s: float, seed: int = 0, estimator: str = "reinforce++"
+    model_dir: str, work: Path, budget_s: float, seed: int = 0, estimator: str = "grpo"
 ) -> dict[str, Any]:
     """lmrl's PPO (generate mode) for ``budget_s`` seconds of training; the reward per iteration.
 
-    ``estimator`` is ``algorithm.advantage_estimator``: ``reinforce++`` (critic-free, like GRPO)
-    or ``gae`` (value head).
+    ``estimator`` is ``algorithm.advantage_estimator``: ``grpo`` (critic-free, groups of
+    ``SETTINGS["group"]`` completions per prompt, as TRL), ``reinforce++`` (critic-free, batch
+    baseline) or ``gae`` (value head).
     """
     import ray
 
@@ -155,7 +157,8 @@ def lmrl_side(
         "env": {"id": ENV_ID, "kwargs": ENV_KWARGS},
         "policy": {"model": model_dir, "action_mode": "generate", "max_new_tokens": s["max_new_tokens"]},
         "algorithm": {"lr": s["lr"], "train_batch_size": s["batch"], "minibatch_size": s["minibatch"],
-                      "num_epochs": s["epochs"], "entropy_coeff": 0.0, "advantage_estimator": estimator},
+                      "num_epochs": s["epochs"], "entropy_coeff": 0.0, "advantage_estimator": estimator,
+                      "group_size": s["group"]},
         "resources": {"num_env_runners": 0, "num_envs_per_env_runner": 16, "num_cpus": 2},
         "run": {"output_dir": str(work / f"lmrl-{estimator}"), "seed": seed, "progress": False, "eval_episodes": 0},
     })  # fmt: skip
@@ -224,13 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     loads = {"before_trl": common.machine()["load_average"]}
     theirs = trl_side(model_dir, work, budget)
     loads["before_lmrl"] = common.machine()["load_average"]
-    ours = lmrl_side(model_dir, work, budget, estimator="reinforce++")
+    ours = lmrl_side(model_dir, work, budget, estimator="grpo")
     loads["before_lmrl_gae"] = common.machine()["load_average"]
     with_critic = lmrl_side(model_dir, work, budget, estimator="gae")
     target = theirs["final_reward"]
     rows, times = [], {}
     sides = (
-        ("lmrl PPO, critic-free (reinforce++)", ours),
+        ("lmrl PPO, GRPO advantages (grpo)", ours),
         ("lmrl PPO, value head (gae)", with_critic),
         ("TRL GRPO", theirs),
     )
@@ -240,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         side["time_to_target_s"], side["time_to_target_training_s"] = total, training
         rows.append([label, side["setup_s"], side["updates"], side["first_reward"], side["final_reward"],
                      total if total is not None else "not reached", training])  # fmt: skip
-    lmrl_total, trl_total = times["lmrl-reinforce++"][0], times["trl"][0]
+    lmrl_total, trl_total = times["lmrl-grpo"][0], times["trl"][0]
     value = common.ratio(trl_total, lmrl_total) if lmrl_total else None
     gae_total = times["lmrl-gae"][0]
     common.report(
@@ -262,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         baseline=theirs,
         ratio_value=value,
         ratio_meaning=(
-            "TRL seconds to the target reward / lmrl critic-free seconds (set-up included; > 1: lmrl is faster)"
+            "TRL seconds to the target reward / lmrl grpo seconds (set-up included; > 1: lmrl is faster)"
         ),
         target={
             "min": 1.0,

@@ -26,6 +26,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.evaluation.postprocessing import Postprocessing
 
 from lmrl.envs.adapter import AdapterConfig, TokenizedEnv
+from lmrl.errors import ConfigError
 from lmrl.pipelines.config import RunConfig
 from lmrl.policies.module import REF_LOGP, LMPolicyModule
 from lmrl.policies.q_module import LMQModule
@@ -47,7 +48,7 @@ class RLlibTextEnv(TokenizedEnv):
     location) and ``adapter`` (an :class:`AdapterConfig` as a dict).
     """
 
-    def __init__(self, env_config: dict[str, Any]) -> None:
+    def __init__(self, env_config: dict[str, Any], group: tuple[int, int, int] | None = None) -> None:
         import lmrl.envs
 
         env = lmrl.envs.make(env_config["env_id"], **env_config.get("env_kwargs", {}))
@@ -57,6 +58,43 @@ class RLlibTextEnv(TokenizedEnv):
 
             env = RewardModelWrapper(env, **reward)
         super().__init__(env, _tokenizer(env_config["model_path"]), AdapterConfig(**env_config["adapter"]))
+        # GRPO: (index in the vector env, group, base seed); see grouped_vector_env.
+        self._group, self._episode = group, 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if self._group is None:
+            return super().reset(seed=seed, options=options)
+        index, group, base = self._group
+        if seed is not None:  # the vector env's seeded reset gives env i the seed s + i
+            base, self._episode = seed - index, 0
+            self._group = (index, group, base)
+        key = f"{base}/{group}/{self._episode}"
+        self._episode += 1
+        episode_seed = int(np.random.SeedSequence([base % 2**32, group, self._episode]).generate_state(1)[0])
+        obs, info = super().reset(seed=episode_seed, options=options)
+        return obs, {**info, GROUP_INFO: key}
+
+
+#: Info key (at reset) naming an episode's GRPO group: episodes with the same key start alike.
+GROUP_INFO = "lmrl_group"
+#: The name :func:`grouped_vector_env` is registered under with Ray.
+GROUPED_ENV = "lmrl-grouped-text-env"
+
+
+def grouped_vector_env(env_config: dict[str, Any]) -> gym.Env:
+    """The env callable RLlib builds: a text env, or (GRPO) a vector of them in start-alike groups.
+
+    With ``env_config["group_size"]`` and RLlib's ``num_envs`` (vector entry point), sub-env
+    ``i`` joins group ``i // group_size``; every episode of a group starts from one seed, drawn
+    per group and episode count, so a group's episodes answer the same prompt.
+    """
+    n, size = env_config.get("num_envs"), env_config.get("group_size")
+    if n is None or not size:
+        return RLlibTextEnv(env_config)
+    config = {k: v for k, v in dict(env_config).items() if k != "num_envs"}
+    base = int(np.random.SeedSequence().entropy % 2**31)  # replaced by the first seeded reset
+    fns = [functools.partial(RLlibTextEnv, config, (i, i // size, base)) for i in range(int(n))]
+    return gym.vector.SyncVectorEnv(fns)
 
 
 def _set_module_state(module_id: str, state: dict[str, Any], env_runner: Any) -> None:
@@ -116,6 +154,10 @@ class DropMaskedRows(ConnectorV2):
     the policy gradient's baseline is the mean over real steps only.
     """
 
+    def __init__(self, *args: Any, standardize: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.standardize = standardize
+
     def __call__(self, *, rl_module, batch, episodes, explore=None, shared_data=None, **kwargs):
         for mid, module_batch in list(batch.items()):
             mask = module_batch.get(Columns.LOSS_MASK)
@@ -135,9 +177,45 @@ class DropMaskedRows(ConnectorV2):
 
             batch[mid] = kept = tree.map_structure(take, module_batch)
             adv = kept.get(Postprocessing.ADVANTAGES)
-            if adv is not None and len(adv) > 1:
+            if self.standardize and adv is not None and len(adv) > 1:
                 std = adv.std(correction=0) if isinstance(adv, torch.Tensor) else adv.std()
                 kept[Postprocessing.ADVANTAGES] = (adv - adv.mean()) / max(1e-4, float(std))
+        return batch
+
+
+class GroupAdvantages(ConnectorV2):
+    """Learner connector (GRPO): each episode's return, normalised within its group.
+
+    Runs after RLlib's GAE step and replaces its advantages. Episodes of one
+    group (same :data:`GROUP_INFO` key) started from the same seed; every row
+    of an episode gets ``(R - mean(R_group)) / (std(R_group) + 1e-4)``, as in
+    GRPO (DeepSeekMath; TRL's ``GRPOTrainer``). An episode whose group has no
+    other member in the batch gets 0.
+    """
+
+    def __call__(self, *, rl_module, batch, episodes, explore=None, shared_data=None, **kwargs):
+        eps = list(self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False))
+        returns = np.array([float(np.sum(e.get_rewards())) for e in eps])
+        keys = [e.get_infos(0).get(GROUP_INFO) if e.t_started == 0 else None for e in eps]
+        by_key: dict[str, list[int]] = {}
+        for i, key in enumerate(keys):
+            if key is not None:
+                by_key.setdefault(key, []).append(i)
+        per_episode = np.zeros(len(eps))
+        for members in by_key.values():
+            if len(members) > 1:
+                r = returns[members]
+                per_episode[members] = (r - r.mean()) / (r.std(ddof=1) + 1e-4)
+        rows = np.repeat(per_episode, [len(e) for e in eps])
+        for mid, module_batch in batch.items():
+            adv = module_batch.get(Postprocessing.ADVANTAGES)
+            if adv is None:
+                continue
+            if len(rows) != len(adv):
+                raise RuntimeError(f"GRPO: {len(rows)} episode rows for {len(adv)} batch rows of module {mid}")
+            module_batch[Postprocessing.ADVANTAGES] = (
+                torch.as_tensor(rows, dtype=adv.dtype, device=adv.device) if isinstance(adv, torch.Tensor) else rows
+            )
         return batch
 
 
@@ -153,7 +231,10 @@ class LMPPOLearner(PPOTorchLearner):
     def build(self) -> None:
         super().build()
         if self._learner_connector is not None and self.config.add_default_connectors_to_learner_pipeline:
-            self._learner_connector.append(DropMaskedRows())
+            grpo = self.config.learner_config_dict.get("advantage_estimator") == "grpo"
+            if grpo:
+                self._learner_connector.append(GroupAdvantages())
+            self._learner_connector.append(DropMaskedRows(standardize=not grpo))
 
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
         loss = super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
@@ -249,7 +330,10 @@ def _algorithm_specific(cfg: RunConfig) -> AlgorithmConfig:
                 num_epochs=a.num_epochs,
                 use_kl_loss=False,
             )
-            .learners(learner_class=LMPPOLearner, learner_config_dict={"kl_ref_coeff": a.kl_ref_coeff})
+            .learners(
+                learner_class=LMPPOLearner,
+                learner_config_dict={"kl_ref_coeff": a.kl_ref_coeff, "advantage_estimator": a.advantage_estimator},
+            )
         )
     if a.name == "APPO":
         from ray.rllib.algorithms.appo import APPOConfig
@@ -317,6 +401,18 @@ def build_algorithm_config(cfg: RunConfig, model_path: str) -> AlgorithmConfig:
         probe = RLlibTextEnv(env_cfg)
         obs_space, act_space = probe.observation_space, probe.action_space
     probe.close()
+    grpo = cfg.algorithm.advantage_estimator == "grpo"
+    if grpo:
+        if multi:
+            raise ConfigError(
+                f"algorithm.advantage_estimator grpo needs a single-agent env, got multi-agent `{cfg.env.id}`; "
+                "use gae or reinforce++"
+            )
+        from ray.tune.registry import register_env
+
+        env_cfg["group_size"] = cfg.algorithm.group_size
+        register_env(GROUPED_ENV, grouped_vector_env)  # RLlib takes an env class or a registered name
+        env_cls = GROUPED_ENV
     a, r = cfg.algorithm, cfg.resources
     n_runners = max(r.num_env_runners, 1)
     fragment = max(1, a.train_batch_size // (n_runners * r.num_envs_per_env_runner))
@@ -341,7 +437,9 @@ def build_algorithm_config(cfg: RunConfig, model_path: str) -> AlgorithmConfig:
             num_envs_per_env_runner=r.num_envs_per_env_runner,
             num_cpus_per_env_runner=r.num_cpus_per_env_runner,
             rollout_fragment_length=fragment,
-            gym_env_vectorize_mode="sync",
+            # GRPO: lmrl builds the vector env (start-alike groups); whole episodes, so groups are whole.
+            gym_env_vectorize_mode="vector_entry_point" if grpo else "sync",
+            batch_mode="complete_episodes" if grpo else "truncate_episodes",
         )
         .learners(num_learners=r.num_learners, num_gpus_per_learner=r.num_gpus_per_learner)
         .callbacks(SuccessCallback)

@@ -73,12 +73,16 @@ class AlgorithmConfig(_Section):
         ge=0.0,
         description="Weight of the KL penalty to the initial (reference) weights; 0 disables it.",
     )
-    advantage_estimator: Literal["gae", "reinforce++"] = Field(
+    advantage_estimator: Literal["gae", "reinforce++", "grpo"] = Field(
         "gae",
         description=(
-            "PPO: 'gae' (value head + GAE) or 'reinforce++' (critic-free: each step's discounted "
-            "return, normalised over the batch; no value pass, no value loss)."
+            "PPO: 'gae' (value head + GAE); 'reinforce++' (critic-free: each step's discounted "
+            "return, normalised over the batch); 'grpo' (critic-free: group_size episodes start "
+            "from the same seed, and each episode's return is normalised within its group)."
         ),
+    )
+    group_size: int = Field(
+        8, ge=2, description="GRPO: episodes per group (same start); must divide resources.num_envs_per_env_runner."
     )
     # DQN only.
     replay_capacity: int = Field(50_000, ge=1, description="DQN: replay buffer size in env steps.")
@@ -211,6 +215,17 @@ class RunConfig(_Section):
     policy_mapping: dict[str, str] = Field(
         default_factory=dict, description="Multi-agent envs: agent id -> policy name."
     )
+
+    @model_validator(mode="after")
+    def _check_grpo_groups(self) -> RunConfig:
+        a, n = self.algorithm, self.resources.num_envs_per_env_runner
+        if a.advantage_estimator == "grpo" and n % a.group_size:
+            raise ValueError(
+                f"algorithm.group_size ({a.group_size}) must divide resources.num_envs_per_env_runner ({n}): "
+                "each env runner samples whole groups; e.g. set num_envs_per_env_runner to "
+                f"{a.group_size * max(1, round(n / a.group_size))}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_algorithm_mode(self) -> RunConfig:

@@ -230,3 +230,44 @@ def test_critic_free_ppo_uses_normalised_discounted_returns(ray_session, tiny_mo
     assert {k for k in before if k.startswith("lm.")} <= changed
     stats = result["learners"]["default_policy"]
     assert float(stats["vf_loss"]) == 0.0 and np.isfinite(float(stats["policy_loss"]))
+
+
+def test_grpo_groups_start_alike_and_normalise_returns_within_groups(ray_session, tiny_model_dir, tmp_path):
+    """``advantage_estimator: grpo``: each group of envs answers one prompt; advantages are group z-scores."""
+    import copy
+
+    from lmrl.pipelines.algos import GROUP_INFO
+
+    cfg = tiny_run_config(
+        tiny_model_dir, str(tmp_path), env={"id": "lmrl/Arithmetic-v0"}, policy={"action_mode": "generate"},
+        algorithm={"advantage_estimator": "grpo", "group_size": 4}, resources={"num_envs_per_env_runner": 8},
+    )  # fmt: skip
+    algo = build_algorithm_config(cfg, tiny_model_dir).build_algo()
+    try:
+        learner = algo.learner_group._learner
+        episodes = algo.env_runner.sample(num_timesteps=64, random_actions=False)
+        groups: dict[str, list] = {}
+        for ep in episodes:
+            groups.setdefault(ep.get_infos(0)[GROUP_INFO], []).append(ep)
+        batch = learner._learner_connector(
+            rl_module=learner.module, batch={}, episodes=copy.deepcopy(episodes), shared_data={}
+        )["default_policy"]
+        before = {k: np.array(v) for k, v in algo.learner_group.get_weights()["default_policy"].items()}
+        result = algo.train()
+        after = algo.learner_group.get_weights()["default_policy"]
+    finally:
+        algo.stop()
+    assert len(episodes) >= 64 and sorted({len(g) for g in groups.values()}) == [4]  # whole groups of 4
+    prompts = {key: {tuple(np.asarray(ep.get_observations(0)["prompt_ids"])) for ep in g} for key, g in groups.items()}
+    assert all(len(p) == 1 for p in prompts.values())  # one prompt per group ...
+    assert len({next(iter(p)) for p in prompts.values()}) > len(groups) // 2  # ... and they differ between groups
+    adv = np.asarray(batch["advantages"], dtype=np.float64)
+    assert len(adv) == len(episodes)  # one row per one-step episode: the bootstrap rows are gone
+    expected = []
+    for ep in episodes:
+        r = np.array([float(np.sum(e.get_rewards())) for e in groups[ep.get_infos(0)[GROUP_INFO]]])
+        expected.append((float(np.sum(ep.get_rewards())) - r.mean()) / (r.std(ddof=1) + 1e-4))
+    np.testing.assert_allclose(adv, expected, rtol=1e-4, atol=1e-4)
+    changed = {k for k in before if not np.array_equal(before[k], after[k])}
+    assert {k for k in before if k.startswith("lm.")} <= changed and not any(k.startswith("value_head") for k in changed)
+    assert np.isfinite(float(result["learners"]["default_policy"]["policy_loss"]))
