@@ -148,3 +148,12 @@ def test_snapshots_need_a_self_play_policy(tiny_model_dir, tmp_path):
         build_algorithm_config(cfg, tiny_model_dir)
     with pytest.raises(Exception, match="apply to LLM policies only"):
         type(cfg).model_validate({**cfg.model_dump(by_alias=True), "policies": {"o": {"scripted": "random", "snapshots": 1}}})
+
+
+def test_grpo_is_for_single_agent_envs(tiny_model_dir, tmp_path):
+    cfg = tiny_run_config(
+        tiny_model_dir, str(tmp_path), env={"id": "lmrl/TicTacToe-v0"}, policy={"max_candidates": 9},
+        algorithm={"advantage_estimator": "grpo", "group_size": 4},
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="grpo needs a single-agent env, got multi-agent `lmrl/TicTacToe-v0`"):
+        build_algorithm_config(cfg, tiny_model_dir)

@@ -470,8 +470,8 @@ def test_missing_file_hint_fits_the_command(tmp_path):
 
 def test_advantage_estimator_choices_and_algorithm():
     assert load_config(None, ["algorithm.advantage_estimator=reinforce++"]).algorithm.advantage_estimator == "reinforce++"
-    with pytest.raises(ConfigError, match="must be one of 'gae', 'reinforce\\+\\+', got 'grpo'"):
-        load_config(None, ["algorithm.advantage_estimator=grpo"])
+    with pytest.raises(ConfigError, match="must be one of 'gae', 'reinforce\\+\\+', 'grpo', got 'vtrace'"):
+        load_config(None, ["algorithm.advantage_estimator=vtrace"])
     with pytest.raises(
         ConfigError,
         match=exactly(
@@ -481,3 +481,16 @@ def test_advantage_estimator_choices_and_algorithm():
         ),
     ):
         load_config(None, ["algorithm.name=DQN", "algorithm.advantage_estimator=reinforce++"])
+
+
+def test_grpo_group_size_must_divide_the_envs_per_runner():
+    cfg = load_config(None, ["algorithm.advantage_estimator=grpo", "algorithm.group_size=4"])
+    assert cfg.algorithm.group_size == 4 and cfg.resources.num_envs_per_env_runner == 8
+    with pytest.raises(
+        ConfigError,
+        match=re.escape(
+            "algorithm.group_size (3) must divide resources.num_envs_per_env_runner (8): each env runner "
+            "samples whole groups; e.g. set num_envs_per_env_runner to 9"
+        ),
+    ):
+        load_config(None, ["algorithm.advantage_estimator=grpo", "algorithm.group_size=3"])
