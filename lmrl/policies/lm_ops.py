@@ -97,20 +97,34 @@ def score_candidates(
     c = max(1, int(cmask.any(0).any(0).nonzero().max()) + 1) if cmask.any() else 1
     cand, cmask = cand[:, :k, :c].contiguous(), cmask[:, :k, :c].contiguous()
     p = prompt.shape[1]
-    ids = torch.cat([prompt.repeat_interleave(k, 0), cand.reshape(b * k, c)], 1)  # (BK, P+C)
-    mask = torch.cat([pmask.repeat_interleave(k, 0), cmask.reshape(b * k, c)], 1)  # (BK, P+C)
+    # The prompt runs once; its KV cache is shared by the K candidates (gradients flow through
+    # it). Same scores as running prompt + candidate K times, at a fraction of the compute:
+    # prompts are long and candidates a few tokens.
     out = lm(
-        input_ids=ids,
-        attention_mask=mask,
-        position_ids=_positions(mask),
+        input_ids=prompt,
+        attention_mask=pmask,
+        position_ids=_positions(pmask),
+        use_cache=True,
         output_hidden_states=True,
-        logits_to_keep=c + 1,
+        logits_to_keep=1,
     )
-    logits = out.logits[:, :c]  # (BK, C, V): position P-1+t predicts candidate token t
+    features = out.hidden_states[-1][:, -1]  # (B, H): the prompt's last token
+    logits = out.logits[:, -1:].repeat_interleave(k, 0)  # (BK, 1, V): predicts candidate token 0
+    if c > 1:
+        cache = out.past_key_values
+        cache.batch_repeat_interleave(k)
+        mask = torch.cat([pmask.repeat_interleave(k, 0), cmask.reshape(b * k, c)], 1)  # (BK, P+C)
+        rest = lm(
+            input_ids=cand.reshape(b * k, c)[:, : c - 1],
+            attention_mask=mask[:, : p + c - 1],
+            position_ids=_positions(mask)[:, p : p + c - 1],
+            past_key_values=cache,
+            use_cache=True,
+        )
+        logits = torch.cat([logits, rest.logits], 1)  # (BK, C, V): position t predicts candidate token t
     tok_logp = torch.gather(F.log_softmax(logits.float(), -1), 2, cand.reshape(b * k, c, 1))[..., 0]
     cm = cmask.reshape(b * k, c).to(tok_logp.dtype)
     scores = (tok_logp * cm).sum(-1) / cm.sum(-1).clamp(min=1.0)  # (BK,)
-    features = out.hidden_states[-1][::k, p - 1]  # (B, H): the prompt part is the same for all k
     scores = F.pad(scores.view(b, k), (0, k_all - k))  # (B, K); unused slots are masked by the caller
     return scores, features
 

@@ -105,3 +105,25 @@ def test_module_builds_on_all_zero_dummy_batch(tiny_model_dir):
         zeros = {k: torch.zeros((2, *s.shape), dtype=torch.int64) for k, s in codec.observation_space().items()}
         out = module.forward_exploration({Columns.OBS: zeros})
         assert torch.isfinite(out[Columns.ACTION_LOGP]).all()
+
+
+@pytest.mark.parametrize("env_id", ["lmrl/Maze-v0", "lmrl/CustomerSupport-v0"])
+def test_candidate_scores_equal_scoring_each_candidate_alone(tiny_model_dir, env_id):
+    """The shared-prompt KV cache gives each candidate's own length-normalised log-likelihood."""
+    lm, tok = load_lm(tiny_model_dir)
+    codec = TextCodec(tok, AdapterConfig(action_mode="choose", max_prompt_tokens=128))
+    obs = _batch(codec, _observations(env_id, 6))[Columns.OBS]
+    scores, feats = lm_ops.score_candidates(lm, obs["prompt_ids"], obs["prompt_mask"], obs["cand_ids"], obs["cand_mask"])
+    checked = 0
+    with torch.no_grad():
+        for i in range(len(scores)):
+            prompt = obs["prompt_ids"][i][obs["prompt_mask"][i] > 0]
+            hidden = lm(input_ids=prompt[None], output_hidden_states=True).hidden_states[-1][0, -1]
+            torch.testing.assert_close(feats[i], hidden, rtol=1e-4, atol=1e-4)
+            for j in np.flatnonzero(obs["action_mask"][i].numpy()):
+                cand = obs["cand_ids"][i, j][obs["cand_mask"][i, j] > 0]
+                logp = torch.log_softmax(lm(input_ids=torch.cat([prompt, cand])[None]).logits[0].float(), -1)
+                expected = logp[len(prompt) - 1 : -1].gather(1, cand[:, None]).mean()
+                torch.testing.assert_close(scores[i, j], expected, rtol=1e-4, atol=1e-4)
+                checked += 1
+    assert checked >= 12
