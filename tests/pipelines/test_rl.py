@@ -194,34 +194,41 @@ def test_learner_drops_the_loss_masked_bootstrap_rows(ray_session, tiny_model_di
     assert np.isfinite(learner["policy_loss"])
 
 
-def test_critic_free_ppo_uses_normalised_discounted_returns(ray_session, tiny_model_dir, tmp_path):
-    """``advantage_estimator: reinforce++``: no value pass or loss; advantages are batch-normalised returns."""
+def _sample_then_train(algo):
+    """Episodes sampled by the runner, the learner batch its connectors make of them, and the
+    learner's weights before and after one ``algo.train()`` (with its result)."""
     import copy
 
+    learner = algo.learner_group._learner
+    episodes = algo.env_runner.sample(num_timesteps=64, random_actions=False)
+    batch = learner._learner_connector(
+        rl_module=learner.module, batch={}, episodes=copy.deepcopy(episodes), shared_data={}
+    )["default_policy"]
+    before = {k: np.array(v) for k, v in algo.learner_group.get_weights()["default_policy"].items()}
+    result = algo.train()
+    after = algo.learner_group.get_weights()["default_policy"]
+    return episodes, batch, before, after, result
+
+
+def test_critic_free_ppo_uses_normalised_discounted_returns(ray_session, tiny_model_dir, tmp_path):
+    """``advantage_estimator: reinforce++``: no value pass or loss; advantages are batch-normalised returns."""
     cfg = tiny_run_config(
         tiny_model_dir, str(tmp_path), env={"id": "lmrl/Maze-v0"}, algorithm={"advantage_estimator": "reinforce++"}
     )
     gamma = cfg.algorithm.gamma
     algo = build_algorithm_config(cfg, tiny_model_dir).build_algo()
     try:
-        learner = algo.learner_group._learner
-        episodes = algo.env_runner.sample(num_timesteps=64, random_actions=False)
-        returns = []
-        for ep in episodes:
-            g, out = 0.0, []
-            for r in reversed(np.asarray(ep.get_rewards(), dtype=np.float64)):
-                g = r + gamma * g
-                out.append(g)
-            returns.extend(reversed(out))
-        returns = np.array(returns)
-        batch = learner._learner_connector(
-            rl_module=learner.module, batch={}, episodes=copy.deepcopy(episodes), shared_data={}
-        )["default_policy"]
-        before = {k: np.array(v) for k, v in algo.learner_group.get_weights()["default_policy"].items()}
-        result = algo.train()
-        after = algo.learner_group.get_weights()["default_policy"]
+        episodes, batch, before, after, result = _sample_then_train(algo)
     finally:
         algo.stop()
+    returns = []
+    for ep in episodes:
+        g, out = 0.0, []
+        for r in reversed(np.asarray(ep.get_rewards(), dtype=np.float64)):
+            g = r + gamma * g
+            out.append(g)
+        returns.extend(reversed(out))
+    returns = np.array(returns)
     expected = (returns - returns.mean()) / max(1e-4, returns.std())
     np.testing.assert_allclose(np.asarray(batch["advantages"], dtype=np.float64), expected, rtol=1e-4, atol=1e-4)
     assert len(returns) == len(batch["advantages"])  # the masked bootstrap rows are dropped too
@@ -234,8 +241,6 @@ def test_critic_free_ppo_uses_normalised_discounted_returns(ray_session, tiny_mo
 
 def test_grpo_groups_start_alike_and_normalise_returns_within_groups(ray_session, tiny_model_dir, tmp_path):
     """``advantage_estimator: grpo``: each group of envs answers one prompt; advantages are group z-scores."""
-    import copy
-
     from lmrl.pipelines.algos import GROUP_INFO
 
     cfg = tiny_run_config(
@@ -244,19 +249,12 @@ def test_grpo_groups_start_alike_and_normalise_returns_within_groups(ray_session
     )  # fmt: skip
     algo = build_algorithm_config(cfg, tiny_model_dir).build_algo()
     try:
-        learner = algo.learner_group._learner
-        episodes = algo.env_runner.sample(num_timesteps=64, random_actions=False)
-        groups: dict[str, list] = {}
-        for ep in episodes:
-            groups.setdefault(ep.get_infos(0)[GROUP_INFO], []).append(ep)
-        batch = learner._learner_connector(
-            rl_module=learner.module, batch={}, episodes=copy.deepcopy(episodes), shared_data={}
-        )["default_policy"]
-        before = {k: np.array(v) for k, v in algo.learner_group.get_weights()["default_policy"].items()}
-        result = algo.train()
-        after = algo.learner_group.get_weights()["default_policy"]
+        episodes, batch, before, after, result = _sample_then_train(algo)
     finally:
         algo.stop()
+    groups: dict[str, list] = {}
+    for ep in episodes:
+        groups.setdefault(ep.get_infos(0)[GROUP_INFO], []).append(ep)
     assert len(episodes) >= 64 and sorted({len(g) for g in groups.values()}) == [4]  # whole groups of 4
     prompts = {key: {tuple(np.asarray(ep.get_observations(0)["prompt_ids"])) for ep in g} for key, g in groups.items()}
     assert all(len(p) == 1 for p in prompts.values())  # one prompt per group ...
