@@ -111,14 +111,14 @@ def score_candidates(
     features = out.hidden_states[-1][:, -1]  # (B, H): the prompt's last token
     logits = out.logits[:, -1:].repeat_interleave(k, 0)  # (BK, 1, V): predicts candidate token 0
     if c > 1:
-        cache = out.past_key_values
+        cache = out.cache
         cache.batch_repeat_interleave(k)
         mask = torch.cat([pmask.repeat_interleave(k, 0), cmask.reshape(b * k, c)], 1)  # (BK, P+C)
         rest = lm(
             input_ids=cand.reshape(b * k, c)[:, : c - 1],
             attention_mask=mask[:, : p + c - 1],
             position_ids=_positions(mask)[:, p : p + c - 1],
-            past_key_values=cache,
+            cache=cache,
             use_cache=True,
         )
         logits = torch.cat([logits, rest.logits], 1)  # (BK, C, V): position t predicts candidate token t
