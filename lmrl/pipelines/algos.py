@@ -381,6 +381,7 @@ def build_algorithm_config(cfg: RunConfig, model_path: str) -> AlgorithmConfig:
         is_multiagent,
         resolve_mapping,
         snapshot_plan,
+        sparring_plan,
     )
 
     env_cfg = env_config(cfg, model_path)
@@ -392,6 +393,7 @@ def build_algorithm_config(cfg: RunConfig, model_path: str) -> AlgorithmConfig:
         snapshots = snapshot_plan(cfg, to_llm)
         frozen = [m for plan in snapshots.values() for m in plan["modules"]]
         env_cfg["scripted"] = scripted
+        env_cfg["sparring"] = sparring_plan(cfg, to_llm)
         env_cls = RLlibTextMultiAgentEnv
         probe = env_cls(env_cfg)
         first = probe.possible_agents[0]

@@ -183,14 +183,23 @@ class PolicySpecConfig(_Section):
     snapshot_games: float = Field(
         0.5, ge=0.0, le=1.0, description="Share of games in which one seat is played by a random snapshot."
     )
+    sparring: Literal["random", "expert"] | None = Field(
+        None,
+        description=(
+            "Self-play with a scripted sparring partner: in sparring_games of the games, one seat "
+            "(drawn at random) is played by this scripted agent instead."
+        ),
+    )
+    sparring_games: float = Field(0.25, ge=0.0, le=1.0, description="Share of games with the sparring partner.")
 
     @model_validator(mode="after")
-    def _check_snapshots(self) -> PolicySpecConfig:
-        if self.snapshots and self.scripted is not None:
-            raise ValueError(
-                f"snapshots ({self.snapshots}) apply to LLM policies only, not to a scripted "
-                f"{self.scripted!r} policy; remove snapshots or scripted"
-            )
+    def _check_self_play_options(self) -> PolicySpecConfig:
+        for name, on in (("snapshots", self.snapshots), ("sparring", self.sparring)):
+            if on and self.scripted is not None:
+                raise ValueError(
+                    f"{name} ({on!r}) applies to LLM policies only, not to a scripted "
+                    f"{self.scripted!r} policy; remove {name} or scripted"
+                )
         return self
 
 

@@ -30,6 +30,10 @@ snapshots (each a module ``shared@past0`` ... that never trains); every 5
 iterations the oldest snapshot is replaced by the current weights. Playing
 only the current self, a shared policy's X and O strategies can chase each
 other in cycles; past selves keep old weaknesses punished.
+
+A self-play policy can also meet a scripted sparring partner in a share of
+its games (``{sparring: random, sparring_games: 0.25}``): the seat it takes
+is played inside the env, like a fixed scripted opponent, for that game only.
 """
 
 from __future__ import annotations
@@ -95,6 +99,29 @@ def snapshot_module_id(policy: str, slot: int) -> str:
     return f"{policy}@past{slot}"
 
 
+def _self_play_seats(cfg: RunConfig, to_llm: dict[str, str], name: str, option: str, off: str) -> list[str]:
+    seats = sorted(a for a, p in to_llm.items() if p == name)
+    if len(seats) < 2:
+        raise ConfigError(
+            f"policies.{name}.{option} needs `{name}` to play at least two seats (self-play), "
+            f"but policy_mapping gives it {seats or 'none'}; map more agents to `{name}` or set {option}: {off}"
+        )
+    return seats
+
+
+def sparring_plan(cfg: RunConfig, to_llm: dict[str, str]) -> list[dict[str, Any]]:
+    """Self-play policies with a scripted sparring partner: ``seats``, ``kind``, ``games`` each.
+
+    Raises:
+        ConfigError: A policy with sparring that plays fewer than two seats.
+    """
+    return [
+        {"seats": _self_play_seats(cfg, to_llm, name, "sparring", "null"), "kind": spec.sparring, "games": spec.sparring_games}
+        for name, spec in cfg.policies.items()
+        if spec.sparring
+    ]
+
+
 def snapshot_plan(cfg: RunConfig, to_llm: dict[str, str]) -> dict[str, dict[str, Any]]:
     """The snapshot opponents of each LLM policy that asks for them.
 
@@ -110,12 +137,7 @@ def snapshot_plan(cfg: RunConfig, to_llm: dict[str, str]) -> dict[str, dict[str,
     for name, spec in cfg.policies.items():
         if not spec.snapshots:
             continue
-        seats = sorted(a for a, p in to_llm.items() if p == name)
-        if len(seats) < 2:
-            raise ConfigError(
-                f"policies.{name}.snapshots needs `{name}` to play at least two seats (self-play), "
-                f"but policy_mapping gives it {seats or 'none'}; map more agents to `{name}` or set snapshots: 0"
-            )
+        seats = _self_play_seats(cfg, to_llm, name, "snapshots", "0")
         plan[name] = {
             "modules": [snapshot_module_id(name, i) for i in range(spec.snapshots)],
             "seats": seats,
@@ -153,8 +175,9 @@ class RLlibTextMultiAgentEnv(MultiAgentEnv):
     """Turn-based RLlib view of an lmrl multi-agent env.
 
     ``config`` keys: ``env_id``, ``env_kwargs``, ``model_path`` (tokenizer),
-    ``adapter`` (AdapterConfig dict) and ``scripted`` (agent -> ``"random"`` or
-    ``"expert"``).
+    ``adapter`` (AdapterConfig dict), ``scripted`` (agent -> ``"random"`` or
+    ``"expert"``) and ``sparring`` (:func:`sparring_plan`: per episode, with
+    probability ``games``, one of ``seats`` is played by a scripted ``kind``).
     """
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
@@ -166,6 +189,8 @@ class RLlibTextMultiAgentEnv(MultiAgentEnv):
         self.env = make_aec(config["env_id"], **config.get("env_kwargs", {}))
         self.codec = TextCodec(_tokenizer(config["model_path"]), AdapterConfig(**config["adapter"]))
         self.scripted: dict[str, str] = dict(config.get("scripted", {}))
+        self.sparring: list[dict[str, Any]] = list(config.get("sparring", []))
+        self._scripted_now = dict(self.scripted)
         self.possible_agents = [a for a in self.env.possible_agents if a not in self.scripted]
         self.agents = list(self.possible_agents)
         obs_space, act_space = self.codec.observation_space(), self.codec.action_space()
@@ -180,9 +205,13 @@ class RLlibTextMultiAgentEnv(MultiAgentEnv):
             self._rng = np.random.default_rng(seed)
         episode_seed = int(self._rng.integers(2**31))
         self.env.reset(seed=episode_seed, options=options)
+        self._scripted_now = dict(self.scripted)
+        for plan in self.sparring:
+            if self._rng.random() < plan["games"]:
+                self._scripted_now[plan["seats"][int(self._rng.integers(len(plan["seats"])))]] = plan["kind"]
         self._opponents = {
             a: RandomMultiAgent(episode_seed + i) if kind == "random" else ExpertMultiAgent()
-            for i, (a, kind) in enumerate(sorted(self.scripted.items()))
+            for i, (a, kind) in enumerate(sorted(self._scripted_now.items()))
         }
         self._pending = {a: 0.0 for a in self.possible_agents}
         self._final: dict[str, tuple[dict, dict]] = {}
@@ -196,7 +225,7 @@ class RLlibTextMultiAgentEnv(MultiAgentEnv):
         """Plays scripted seats and waits until an RLlib agent must act (or the game ends)."""
         for agent in self.env.agent_iter():
             obs, reward, terminated, truncated, info = self.env.last()
-            if agent in self.scripted:
+            if agent in self._scripted_now:
                 self.env.step(None if terminated or truncated else self._opponents[agent].act(agent, obs, info, self.env))
                 continue
             self._pending[agent] += float(reward)

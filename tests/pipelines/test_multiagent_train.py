@@ -146,7 +146,7 @@ def test_snapshots_need_a_self_play_policy(tiny_model_dir, tmp_path):
     cfg = type(cfg).model_validate(cfg.model_dump(by_alias=True))
     with pytest.raises(ConfigError, match=r"policies.learner.snapshots needs `learner` to play at least two seats"):
         build_algorithm_config(cfg, tiny_model_dir)
-    with pytest.raises(Exception, match="apply to LLM policies only"):
+    with pytest.raises(Exception, match="applies to LLM policies only"):
         type(cfg).model_validate({**cfg.model_dump(by_alias=True), "policies": {"o": {"scripted": "random", "snapshots": 1}}})
 
 
@@ -157,3 +157,44 @@ def test_grpo_is_for_single_agent_envs(tiny_model_dir, tmp_path):
     )  # fmt: skip
     with pytest.raises(ConfigError, match="grpo needs a single-agent env, got multi-agent `lmrl/TicTacToe-v0`"):
         build_algorithm_config(cfg, tiny_model_dir)
+
+
+def test_sparring_partner_takes_one_self_play_seat_in_a_share_of_games(tiny_model_dir):
+    from lmrl.envs.adapter import AdapterConfig
+
+    env = RLlibTextMultiAgentEnv(
+        {
+            "env_id": "lmrl/TicTacToe-v0",
+            "model_path": tiny_model_dir,
+            "adapter": AdapterConfig(max_candidates=9).to_dict(),
+            "sparring": [{"seats": ["player_0", "player_1"], "kind": "expert", "games": 0.5}],
+        }
+    )
+    assert env.possible_agents == ["player_0", "player_1"]
+    acted, outcomes = [], []
+    obs, _ = env.reset(seed=0)
+    for _ in range(60):
+        seen, done = set(), False
+        while not done:
+            seen |= set(obs)
+            obs, rewards, terminated, truncated, infos = env.step({a: 0 for a in obs})
+            done = terminated["__all__"] or truncated["__all__"]
+        acted.append(frozenset(seen))
+        if len(seen) == 1:
+            outcomes.append(infos[next(iter(seen))]["outcome"])
+        obs, _ = env.reset()
+    alone = [a for a in acted if len(a) == 1]
+    assert 15 <= len(alone) <= 45  # about half the games have a sparring partner ...
+    assert {next(iter(a)) for a in alone} == {"player_0", "player_1"}  # ... in either seat
+    assert set(outcomes) <= {"loss", "draw"}  # the partner is the expert: the first legal cell never wins
+
+
+def test_sparring_config_errors(tiny_model_dir, tmp_path):
+    cfg = tiny_run_config(tiny_model_dir, str(tmp_path), env={"id": "lmrl/TicTacToe-v0"}, policy={"max_candidates": 9})
+    cfg.policies = {"learner": {"sparring": "random"}, "opponent": {"scripted": "random"}}
+    cfg.policy_mapping = {"player_0": "learner", "player_1": "opponent"}
+    cfg = type(cfg).model_validate(cfg.model_dump(by_alias=True))
+    with pytest.raises(ConfigError, match=r"policies.learner.sparring needs `learner` to play at least two seats"):
+        build_algorithm_config(cfg, tiny_model_dir)
+    with pytest.raises(Exception, match="sparring \\('random'\\) applies to LLM policies only"):
+        type(cfg).model_validate({**cfg.model_dump(by_alias=True), "policies": {"o": {"scripted": "expert", "sparring": "random"}}})
