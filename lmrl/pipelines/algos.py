@@ -59,14 +59,16 @@ class RLlibTextEnv(TokenizedEnv):
             env = RewardModelWrapper(env, **reward)
         super().__init__(env, _tokenizer(env_config["model_path"]), AdapterConfig(**env_config["adapter"]))
         # GRPO: (index in the vector env, group, base seed); see grouped_vector_env.
-        self._group, self._episode = group, 0
+        self._group, self._episode, self._seeded_with = group, 0, None
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         if self._group is None:
             return super().reset(seed=seed, options=options)
         index, group, base = self._group
-        if seed is not None:  # the vector env's seeded reset gives env i the seed s + i
-            base, self._episode = seed - index, 0
+        # The vector env's seeded reset gives env i the seed s + i. RLlib resets with the same
+        # seed at every sample() in complete_episodes mode: that must not replay the same starts.
+        if seed is not None and seed != self._seeded_with:
+            base, self._episode, self._seeded_with = seed - index, 0, seed
             self._group = (index, group, base)
         key = f"{base}/{group}/{self._episode}"
         self._episode += 1

@@ -250,8 +250,11 @@ def test_grpo_groups_start_alike_and_normalise_returns_within_groups(ray_session
     algo = build_algorithm_config(cfg, tiny_model_dir).build_algo()
     try:
         episodes, batch, before, after, result = _sample_then_train(algo)
+        # As PPO samples (whole episodes): each sample() resets the envs with the same seed.
+        starts = [{ep.get_infos(0)[GROUP_INFO] for ep in algo.env_runner.sample()} for _ in range(3)]
     finally:
         algo.stop()
+    assert all(len(s) == 2 for s in starts) and len(set.union(*starts)) == 6  # 2 new groups per call
     groups: dict[str, list] = {}
     for ep in episodes:
         groups.setdefault(ep.get_infos(0)[GROUP_INFO], []).append(ep)
