@@ -30,6 +30,7 @@ __all__ = ["BENCHMARKS", "add_commands", "benchmarks_dir"]
 #: Benchmark name -> what it compares, in the order ``lmrl bench`` runs them (fast ones first).
 BENCHMARKS: dict[str, str] = {
     "generation": "lm_ops.sample vs transformers generate (tokens/s)",
+    "choose_scoring": "choose-mode scoring, shared prompt KV cache vs prompt repeated per candidate",
     "rl_throughput": "RLlib PPO vs a bare PPO loop (env steps/s, learner samples/s)",
     "trl_compare": "time to reward, lmrl PPO vs TRL GRPO (needs the bench extra)",
     "pretrain_throughput": "Ray Train 1 and 2 workers vs a bare loop (tokens/s, MFU)",

@@ -46,11 +46,23 @@ def test_bench_quick_generation_writes_both_sides_and_the_ratio(tmp_path: Path) 
     assert "generate" in proc.stdout and "lmrl bench" in proc.stdout  # the tables
 
 
+def test_bench_quick_choose_scoring_checks_equal_scores_and_times_both_sides(tmp_path: Path) -> None:
+    out, work = tmp_path / "results", tmp_path / "work"
+    proc = _bench("--quick", "--only", "choose_scoring", "--out", str(out), "--work", str(work))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads((out / "choose_scoring.json").read_text())
+    assert set(data["sides"]) == {"lmrl/Maze-v0", "lmrl/TicTacToe-v0"}
+    for side in data["sides"].values():
+        assert side["max_score_diff"] < 1e-4  # the two implementations agree
+        assert all(v > 0 for v in side["train_s"].values()) and all(v > 0 for v in side["act_s"].values())
+    assert data["ratio"] == min(s["speedup"]["train"] for s in data["sides"].values())
+
+
 @pytest.mark.parametrize(
     ("name", "hint"),
     [
         ("genration", "Did you mean `generation`?"),
-        ("nope", "choose from generation, rl_throughput"),
+        ("nope", "choose from generation, choose_scoring, rl_throughput"),
     ],
 )
 def test_bench_unknown_name_is_a_one_line_error(tmp_path: Path, name: str, hint: str) -> None:
