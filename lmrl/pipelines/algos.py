@@ -239,7 +239,15 @@ class LMPPOLearner(PPOTorchLearner):
             self._learner_connector.append(DropMaskedRows(standardize=not grpo))
 
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
-        loss = super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
+        module = self.module[module_id].unwrapped()
+        token_level = (
+            config.learner_config_dict.get("importance_sampling_level") == "token"
+            and getattr(module, "action_mode", None) == "generate"
+        )
+        if token_level:
+            loss = self._token_level_loss(module_id, module, config, batch, fwd_out)
+        else:
+            loss = super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
         coeff = float(config.learner_config_dict.get("kl_ref_coeff", 0.0))
         if coeff > 0.0 and REF_LOGP in fwd_out:
             module = self.module[module_id].unwrapped()
@@ -252,6 +260,65 @@ class LMPPOLearner(PPOTorchLearner):
             loss = loss + coeff * mean_kl
             self.metrics.log_value((module_id, "kl_ref"), mean_kl.detach(), window=1)
         return loss
+
+    def _token_level_loss(self, module_id, module, config, batch, fwd_out):
+        """PPO's loss with one importance ratio per generated token (generate mode).
+
+        RLlib's PPO takes the ratio of whole-sequence likelihoods, which moves
+        T times faster than a token's and so reaches the clip range sooner.
+        Here each token up to the first EOS has its own clipped ratio, and the
+        surrogate is averaged over all those tokens in the batch, as in TRL's
+        GRPO and DAPO. The value and entropy terms are RLlib's.
+        """
+        from ray.rllib.algorithms.ppo.ppo import LEARNER_RESULTS_VF_EXPLAINED_VAR_KEY
+        from ray.rllib.core.learner.learner import ENTROPY_KEY, POLICY_LOSS_KEY, VF_LOSS_KEY
+        from ray.rllib.utils.torch_utils import explained_variance
+
+        from lmrl.policies import lm_ops
+
+        tokens = batch[Columns.ACTIONS].long()
+        b, t = tokens.shape
+
+        def token_logp(flat_logits):
+            logp = torch.log_softmax(flat_logits.reshape(b, t, -1).float(), -1)
+            return logp.gather(2, tokens.unsqueeze(-1))[..., 0]  # (B, T)
+
+        live = (~lm_ops.done_before(tokens, module.eos_id)).float()
+        rows = batch.get(Columns.LOSS_MASK)
+        if rows is not None:
+            live = live * rows.float().unsqueeze(-1)
+        ratio = torch.exp(token_logp(fwd_out[Columns.ACTION_DIST_INPUTS]) - token_logp(batch[Columns.ACTION_DIST_INPUTS]))
+        adv = batch[Postprocessing.ADVANTAGES].unsqueeze(-1)
+        surrogate = torch.min(adv * ratio, adv * torch.clamp(ratio, 1 - config.clip_param, 1 + config.clip_param))
+        policy_loss = -(surrogate * live).sum() / live.sum().clamp(min=1.0)
+
+        def row_mean(x):
+            return x[rows].mean() if rows is not None else x.mean()
+
+        entropy = row_mean(module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS]).entropy())
+        zero = torch.tensor(0.0, device=policy_loss.device)
+        values, vf_loss, vf_unclipped = zero, zero, zero
+        if config.use_critic:
+            values = module.compute_values(batch, embeddings=fwd_out.get(Columns.EMBEDDINGS))
+            squared = torch.pow(values - batch[Postprocessing.VALUE_TARGETS], 2.0)
+            vf_loss, vf_unclipped = row_mean(torch.clamp(squared, 0, config.vf_clip_param)), row_mean(squared)
+        entropy_coeff = self.entropy_coeff_schedulers_per_module[module_id].get_current_value()
+        self.metrics.log_dict(
+            {
+                POLICY_LOSS_KEY: policy_loss,
+                VF_LOSS_KEY: vf_loss,
+                "vf_loss_unclipped": vf_unclipped,
+                LEARNER_RESULTS_VF_EXPLAINED_VAR_KEY: explained_variance(batch[Postprocessing.VALUE_TARGETS], values)
+                if config.use_critic
+                else zero,
+                ENTROPY_KEY: entropy,
+                "clipped_token_share": ((ratio - 1.0).abs() > config.clip_param).float().mul(live).sum()
+                / live.sum().clamp(min=1.0),
+            },
+            key=module_id,
+            window=1,
+        )
+        return policy_loss + config.vf_loss_coeff * vf_loss - entropy_coeff * entropy
 
 
 def adapter_config(cfg: RunConfig) -> AdapterConfig:
@@ -334,7 +401,11 @@ def _algorithm_specific(cfg: RunConfig) -> AlgorithmConfig:
             )
             .learners(
                 learner_class=LMPPOLearner,
-                learner_config_dict={"kl_ref_coeff": a.kl_ref_coeff, "advantage_estimator": a.advantage_estimator},
+                learner_config_dict={
+                    "kl_ref_coeff": a.kl_ref_coeff,
+                    "advantage_estimator": a.advantage_estimator,
+                    "importance_sampling_level": a.importance_sampling_level,
+                },
             )
         )
     if a.name == "APPO":

@@ -81,6 +81,13 @@ class AlgorithmConfig(_Section):
             "from the same seed, and each episode's return is normalised within its group)."
         ),
     )
+    importance_sampling_level: Literal["sequence", "token"] = Field(
+        "sequence",
+        description=(
+            "PPO, generate mode: one clipped importance ratio per action (the whole sequence's "
+            "likelihood ratio, RLlib's PPO) or per generated token (as TRL's GRPO)."
+        ),
+    )
     group_size: int = Field(
         8, ge=2, description="GRPO: episodes per group (same start); must divide resources.num_envs_per_env_runner."
     )
@@ -108,6 +115,11 @@ class AlgorithmConfig(_Section):
             raise ValueError(
                 f"algorithm.kl_ref_coeff ({self.kl_ref_coeff}) is supported with PPO only, "
                 f"got algorithm.name {self.name}; set algorithm.kl_ref_coeff=0 or use PPO"
+            )
+        if self.name != "PPO" and self.importance_sampling_level != "sequence":
+            raise ValueError(
+                f"algorithm.importance_sampling_level {self.importance_sampling_level!r} is supported with PPO "
+                f"only, got algorithm.name {self.name}; remove algorithm.importance_sampling_level or use PPO"
             )
         if self.name != "PPO" and self.advantage_estimator != "gae":
             raise ValueError(

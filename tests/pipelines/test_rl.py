@@ -272,3 +272,44 @@ def test_grpo_groups_start_alike_and_normalise_returns_within_groups(ray_session
     changed = {k for k in before if not np.array_equal(before[k], after[k])}
     assert {k for k in before if k.startswith("lm.")} <= changed and not any(k.startswith("value_head") for k in changed)
     assert np.isfinite(float(result["learners"]["default_policy"]["policy_loss"]))
+
+
+def test_token_level_ratio_loss_is_the_token_mean_of_the_advantage_before_an_update(
+    ray_session, tiny_model_dir, tmp_path
+):
+    """``importance_sampling_level: token``: each token up to EOS is one term of the surrogate."""
+    import copy
+
+    from lmrl.policies import lm_ops
+
+    cfg = tiny_run_config(
+        tiny_model_dir, str(tmp_path), env={"id": "lmrl/Arithmetic-v0"}, policy={"action_mode": "generate"},
+        algorithm={"advantage_estimator": "grpo", "group_size": 4, "importance_sampling_level": "token",
+                   "entropy_coeff": 0.0},
+        resources={"num_envs_per_env_runner": 8},
+    )  # fmt: skip
+    algo = build_algorithm_config(cfg, tiny_model_dir).build_algo()
+    try:
+        learner = algo.learner_group._learner
+        episodes = algo.env_runner.sample(num_timesteps=64, random_actions=False)
+        batch = learner._learner_connector(
+            rl_module=learner.module, batch={}, episodes=copy.deepcopy(episodes), shared_data={}
+        )["default_policy"]
+        module = learner.module["default_policy"].unwrapped()
+        with torch.no_grad():
+            loss = learner.compute_loss_for_module(
+                module_id="default_policy",
+                config=learner.config.get_config_for_module("default_policy"),
+                batch=batch,
+                fwd_out=module.forward_train(batch),
+            )
+        result = algo.train()
+    finally:
+        algo.stop()
+    tokens = batch[Columns.ACTIONS].long()
+    live = (~lm_ops.done_before(tokens, module.eos_id)).float()
+    assert 0 < live.sum() < live.numel() or bool((live == 1).all())
+    expected = -(batch["advantages"].unsqueeze(-1) * live).sum() / live.sum()  # every ratio is 1 before an update
+    torch.testing.assert_close(loss, expected, rtol=1e-4, atol=1e-5)
+    stats = result["learners"]["default_policy"]
+    assert 0.0 <= float(stats["clipped_token_share"]) <= 1.0 and np.isfinite(float(stats["policy_loss"]))
