@@ -116,7 +116,7 @@ def test_reward_model_ranks_held_out_pairs_above_chance(sft_run, tmp_path):
     collect(MAZE, "random", n=150, out=tmp_path / "play.parquet", seed=0, progress=False)
     _preference_pairs(tmp_path / "play.parquet", tmp_path / "pairs.parquet")
     # a reward model starts from a language model (here the SFT'd one), as in RLHF
-    run = finetune(_cfg(tmp_path / "pairs.parquet", tmp_path, "rm", task="reward_model", steps=200, init=sft_run / "model"))
+    run = finetune(_cfg(tmp_path / "pairs.parquet", tmp_path, "rm", task="reward_model", steps=100, init=sft_run / "model"))
     summary = json.loads((run / "summary.json").read_text())
     assert summary["eval_last"]["eval_accuracy"] >= 0.75, summary  # chance: 0.5
     model = AutoModelForSequenceClassification.from_pretrained(run / "model")
