@@ -30,13 +30,11 @@ def repeated_prompt_scores(lm, prompt, pmask, cand, cmask):
     import torch
     import torch.nn.functional as F
 
-    from lmrl.policies.lm_ops import _positions, _safe_mask, trim_prompt
+    from lmrl.policies.lm_ops import _positions, _safe_mask, trim_prompt, used_candidates
 
     b, k_all, _ = cand.shape
     prompt, pmask = trim_prompt(prompt, _safe_mask(pmask))
-    k = max(1, int(cmask.any(-1).sum(-1).max()))
-    c = max(1, int(cmask.any(0).any(0).nonzero().max()) + 1) if cmask.any() else 1
-    cand, cmask = cand[:, :k, :c].contiguous(), cmask[:, :k, :c].contiguous()
+    cand, cmask, k, c = used_candidates(cand, cmask)
     p = prompt.shape[1]
     ids = torch.cat([prompt.repeat_interleave(k, 0), cand.reshape(b * k, c)], 1)
     mask = torch.cat([pmask.repeat_interleave(k, 0), cmask.reshape(b * k, c)], 1)

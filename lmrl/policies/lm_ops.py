@@ -70,6 +70,20 @@ def prompt_features(lm, prompt: torch.Tensor, pmask: torch.Tensor) -> torch.Tens
     return out.hidden_states[-1][:, -1]
 
 
+def used_candidates(cand: torch.Tensor, cmask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+    """Only the candidate slots and token columns some row uses (pure speed: same results).
+
+    Args:
+        cand: (B, K, C) right-padded candidate ids; cmask: (B, K, C).
+
+    Returns:
+        ``cand`` and ``cmask`` cut to (B, k, c), then k and c.
+    """
+    k = max(1, int(cmask.any(-1).sum(-1).max()))
+    c = max(1, int(cmask.any(0).any(0).nonzero().max()) + 1) if cmask.any() else 1
+    return cand[:, :k, :c].contiguous(), cmask[:, :k, :c].contiguous(), k, c
+
+
 def score_candidates(
     lm,
     prompt: torch.Tensor,
@@ -92,10 +106,7 @@ def score_candidates(
     """
     b, k_all, _ = cand.shape
     prompt, pmask = trim_prompt(prompt, _safe_mask(pmask))
-    # Score only the candidate slots and token columns some row uses; pad the scores back to K.
-    k = max(1, int(cmask.any(-1).sum(-1).max()))
-    c = max(1, int(cmask.any(0).any(0).nonzero().max()) + 1) if cmask.any() else 1
-    cand, cmask = cand[:, :k, :c].contiguous(), cmask[:, :k, :c].contiguous()
+    cand, cmask, k, c = used_candidates(cand, cmask)  # the scores are padded back to K at the end
     p = prompt.shape[1]
     # The prompt runs once; its KV cache is shared by the K candidates (gradients flow through
     # it). Same scores as running prompt + candidate K times, at a fraction of the compute:
@@ -134,9 +145,7 @@ def candidate_features(lm, obs: dict[str, torch.Tensor]) -> torch.Tensor:
     cand, cmask = obs["cand_ids"], obs["cand_mask"]
     b, k_all, _ = cand.shape
     prompt, pmask = trim_prompt(obs["prompt_ids"], _safe_mask(obs["prompt_mask"]))
-    k = max(1, int(cmask.any(-1).sum(-1).max()))
-    c = max(1, int(cmask.any(0).any(0).nonzero().max()) + 1) if cmask.any() else 1
-    cand, cmask = cand[:, :k, :c], cmask[:, :k, :c]
+    cand, cmask, k, c = used_candidates(cand, cmask)
     ids = torch.cat([prompt.repeat_interleave(k, 0), cand.reshape(b * k, c)], 1)  # (BK, P+C)
     mask = torch.cat([pmask.repeat_interleave(k, 0), cmask.reshape(b * k, c)], 1)
     out = lm(
