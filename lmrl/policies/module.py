@@ -56,7 +56,7 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
         kl_ref: Keep a frozen reference copy for the KL penalty (learner only).
         value_head_hidden: 0 for a linear value head, else the MLP width.
         init_seed: Seed of the value head's initial weights.
-        critic: False for critic-free PPO (``reinforce++``): values are 0 and
+        critic: False for critic-free PPO (``reinforce++``, ``grpo``): values are 0 and
             cost no forward pass; the value head stays untrained.
     """
 
