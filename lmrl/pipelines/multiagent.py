@@ -38,10 +38,12 @@ is played inside the env, like a fixed scripted opponent, for that game only.
 
 from __future__ import annotations
 
+import functools
 import random
 from typing import Any
 
 import numpy as np
+from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
 from lmrl.envs.adapter import AdapterConfig, TextCodec
@@ -99,7 +101,7 @@ def snapshot_module_id(policy: str, slot: int) -> str:
     return f"{policy}@past{slot}"
 
 
-def _self_play_seats(cfg: RunConfig, to_llm: dict[str, str], name: str, option: str, off: str) -> list[str]:
+def _self_play_seats(to_llm: dict[str, str], name: str, option: str, off: str) -> list[str]:
     seats = sorted(a for a, p in to_llm.items() if p == name)
     if len(seats) < 2:
         raise ConfigError(
@@ -116,7 +118,7 @@ def sparring_plan(cfg: RunConfig, to_llm: dict[str, str]) -> list[dict[str, Any]
         ConfigError: A policy with sparring that plays fewer than two seats.
     """
     return [
-        {"seats": _self_play_seats(cfg, to_llm, name, "sparring", "null"), "kind": spec.sparring, "games": spec.sparring_games}
+        {"seats": _self_play_seats(to_llm, name, "sparring", "null"), "kind": spec.sparring, "games": spec.sparring_games}
         for name, spec in cfg.policies.items()
         if spec.sparring
     ]
@@ -137,7 +139,7 @@ def snapshot_plan(cfg: RunConfig, to_llm: dict[str, str]) -> dict[str, dict[str,
     for name, spec in cfg.policies.items():
         if not spec.snapshots:
             continue
-        seats = _self_play_seats(cfg, to_llm, name, "snapshots", "0")
+        seats = _self_play_seats(to_llm, name, "snapshots", "0")
         plan[name] = {
             "modules": [snapshot_module_id(name, i) for i in range(spec.snapshots)],
             "seats": seats,
@@ -169,6 +171,33 @@ class PolicyMapping:
             return policy
         seat, module = rng.choice(plan["seats"]), rng.choice(plan["modules"])
         return module if agent_id == seat else policy
+
+
+def _set_module_state(module_id: str, state: dict[str, Any], env_runner: Any) -> None:
+    env_runner.module[module_id].set_state(state)
+
+
+class SnapshotCallback(RLlibCallback):
+    """Self-play with snapshots: refreshes the frozen past copies of each policy (see :class:`PolicyMapping`)."""
+
+    def on_train_result(self, *, algorithm, metrics_logger=None, result=None, **kwargs) -> None:
+        """Every ``snapshot_every`` iterations, the oldest snapshot takes the current weights."""
+        mapping = algorithm.config.policy_mapping_fn
+        plans = getattr(mapping, "snapshots", None)
+        if not plans:
+            return
+        iteration = int(result["training_iteration"]) if result else algorithm.iteration
+        for policy, plan in plans.items():
+            if iteration % plan["every"]:
+                continue
+            slot = plan["modules"][(iteration // plan["every"] - 1) % len(plan["modules"])]
+            weights = algorithm.learner_group.get_weights([policy])[policy]
+            algorithm.learner_group.set_weights({slot: weights})
+            # Straight into each runner's module: RLlib's sync_weights skips runners that already
+            # hold the learner's current weights_seq_no, which they do right after training.
+            algorithm.env_runner_group.foreach_env_runner(
+                functools.partial(_set_module_state, slot, weights), local_env_runner=True, timeout_seconds=60.0
+            )
 
 
 class RLlibTextMultiAgentEnv(MultiAgentEnv):
