@@ -93,6 +93,13 @@ def add_commands(commands: Any) -> None:
     collect.add_argument("-o", "--out", required=True, metavar="OUT.parquet", help="the Parquet file to write")
     collect.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the first episode (default: 0)")
     collect.add_argument("--sample", action="store_true", help="with a trained policy: sample instead of greedy")
+    collect.add_argument(
+        "--opponent",
+        default=None,
+        metavar="expert|random|PATH",
+        help="multi-agent envs: who plays the other seats; the policy then plays one seat per episode, "
+        "in turn, and only its moves are written (default: the policy plays every seat)",
+    )
     collect.set_defaults(func=_cmd_collect)
     pairs = sub.add_parser(
         "pairs",
@@ -198,14 +205,19 @@ def _print_summary(run: Path, command: str) -> None:
 
 def _cmd_collect(args: argparse.Namespace) -> int:
     from lmrl.envs import catalog
+    from lmrl.pipelines.multiagent import is_multiagent
     from lmrl.pipelines.train.collect import collect
 
-    catalog.env_info(args.env_id)  # an unknown id fails before anything runs
-    result = collect(args.env_id, args.policy, args.n, args.out, seed=args.seed, greedy=not args.sample, progress=sys.stderr.isatty())
+    if not is_multiagent(args.env_id):
+        catalog.env_info(args.env_id)  # an unknown id fails before anything runs
+    result = collect(
+        args.env_id, args.policy, args.n, args.out, seed=args.seed, greedy=not args.sample,
+        progress=sys.stderr.isatty(), opponent=args.opponent,
+    )  # fmt: skip
     table = _table(f"collected: {result['path']}", ["env", "policy", "episodes", "rows", "success rate", "mean return"])
     table.add_row(
         args.env_id,
-        args.policy,
+        args.policy if args.opponent is None else f"{args.policy} against {args.opponent}",
         str(result["episodes"]),
         str(result["rows"]),
         f"{100 * result['success_rate']:.1f}%",

@@ -7,13 +7,22 @@ boundaries the policy acts with. ``text`` (prompt + response) serves
 ``pretrain``; ``expert_action`` (what the scripted expert would have done,
 whatever the acting agent did) gives preference pairs for reward models.
 
+Multi-agent envs (``lmrl/TicTacToe-v0``...) are played through their AEC
+form. The agent plays every seat; or, with ``opponent``, it plays one seat
+per episode (seat ``i % n_seats`` in episode ``i``, so the seats take turns)
+against the opponent in the others, and only its own moves are written.
+Expert-against-random demos cover the positions a weak player leads to,
+which expert-against-expert games never reach.
+
 Columns: ``env_id``, ``episode_id``, ``seed``, ``turn``, ``observation``,
 ``admissible`` (list), ``prompt``, ``response``, ``action``,
 ``expert_action``, ``reward``, ``done``, ``success`` and ``episode_return``
-(of the whole episode), ``text``.
+(of the whole episode, for the acting agent), ``text``, ``agent`` (the seat,
+multi-agent envs only).
 
 Example:
     >>> path = collect("lmrl/Maze-v0", "expert", n=100, out="demos.parquet")  # doctest: +SKIP
+    >>> path = collect("lmrl/TicTacToe-v0", "expert", n=400, out="ttt.parquet", opponent="random")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from lmrl.errors import RunError
 
 COLUMNS = (
     "env_id", "episode_id", "seed", "turn", "observation", "admissible", "prompt", "response",
-    "action", "expert_action", "reward", "done", "success", "episode_return", "text",
+    "action", "expert_action", "reward", "done", "success", "episode_return", "text", "agent",
 )  # fmt: skip
 
 
@@ -61,6 +70,7 @@ def collect(
     env_kwargs: dict[str, Any] | None = None,
     greedy: bool = True,
     progress: bool = True,
+    opponent: str | None = None,
 ) -> dict[str, Any]:
     """Plays ``n`` episodes (seeds ``seed .. seed + n - 1``) and writes them to ``out`` as Parquet.
 
@@ -68,7 +78,7 @@ def collect(
     whole batch in one forward pass. The file appears only when complete.
 
     Args:
-        env_id: A catalog env id.
+        env_id: A catalog env id (single- or multi-agent).
         policy: ``random``, ``expert``, or a run / exported policy directory.
         n: Episodes.
         out: The Parquet file to write (parents created).
@@ -76,12 +86,34 @@ def collect(
         env_kwargs: Env constructor arguments.
         greedy: With a trained policy: greedy (else sampled) actions.
         progress: Show a progress bar.
+        opponent: Multi-agent envs only: ``random``, ``expert`` or a policy directory
+            playing the other seats; ``policy`` then plays one seat per episode, in turn,
+            and only its moves are written. ``None``: ``policy`` plays every seat.
 
     Returns:
-        ``path``, ``episodes``, ``rows``, ``success_rate``, ``mean_return``.
+        ``path``, ``episodes``, ``rows``, ``success_rate``, ``mean_return`` (multi-agent: over
+        the written seats).
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    from lmrl.pipelines.multiagent import is_multiagent
+
+    if is_multiagent(env_id):
+        rows, successes, returns = _play_multiagent(env_id, policy, opponent, n, seed, env_kwargs, greedy, progress)
+    elif opponent is not None:
+        raise RunError(f"--opponent applies to multi-agent envs only, and `{env_id}` has one agent; drop --opponent")
+    else:
+        rows, successes, returns = _play(env_id, policy, n, seed, env_kwargs, greedy, progress)
+    path = _write(rows, out)
+    return {
+        "path": str(path),
+        "episodes": n,
+        "rows": len(rows),
+        "success_rate": sum(successes) / len(successes) if successes else 0.0,
+        "mean_return": sum(returns) / len(returns) if returns else 0.0,
+    }
+
+
+def _play(env_id, policy, n, seed, env_kwargs, greedy, progress) -> tuple[list[dict], list[bool], list[float]]:
+    """Single-agent episodes, batched across episodes: rows, per-episode success and return."""
     from rich.progress import Progress
 
     import lmrl.envs
@@ -108,7 +140,7 @@ def collect(
                     "env_id": env_id, "episode_id": i, "seed": seed + i, "turn": len(episode_rows[i]),
                     "observation": text, "admissible": admissible,
                     "prompt": prompt, "response": " " + action, "action": action, "expert_action": expert,
-                    "reward": float(reward), "done": done, "text": prompt + " " + action,
+                    "reward": float(reward), "done": done, "text": prompt + " " + action, "agent": None,
                 })  # fmt: skip
                 if done:
                     bar.advance(task)
@@ -117,34 +149,111 @@ def collect(
             active = still
     for env in envs:
         env.close()
-    successes = []
+    successes, returns = [], []
     for i, ep in enumerate(episode_rows):
         ret = sum(r["reward"] for r in ep)
         success = bool(infos[i].get("success", False))
         successes.append(success)
+        returns.append(ret)
         rows.extend({**r, "success": success, "episode_return": ret} for r in ep)
+    return rows, successes, returns
+
+
+def _multiagent_player(kind: str, seed: int, greedy: bool, role: str):
+    """A multi-agent agent (``act(agent, obs, info, env)``) for random, expert or a policy directory."""
+    from lmrl.envs.multiagent import ExpertMultiAgent, RandomMultiAgent
+
+    if kind == "random":
+        return RandomMultiAgent(seed)
+    if kind == "expert":
+        return ExpertMultiAgent()
+    if not Path(kind).exists():
+        raise RunError(
+            f"--{role} must be random, expert or a run / exported model directory, got {kind!r}, which does not exist"
+        )
+    from lmrl.pipelines.evaluate import PolicyMultiAgent, load_policy
+
+    return PolicyMultiAgent(load_policy(kind), greedy=greedy, seed=seed)
+
+
+def _play_multiagent(
+    env_id, policy, opponent, n, seed, env_kwargs, greedy, progress
+) -> tuple[list[dict], list[bool], list[float]]:
+    """Multi-agent episodes through the AEC form: the written seats' rows, success and return."""
+    from rich.progress import Progress
+
+    from lmrl.envs.multiagent import make_aec
+
+    env = make_aec(env_id, **(env_kwargs or {}))  # unknown id / bad kwargs: a clear error first
+    seats = list(env.possible_agents)
+    player = _multiagent_player(policy, seed, greedy, "policy")
+    other = _multiagent_player(opponent, seed + 1, greedy, "opponent") if opponent is not None else None
+    rows: list[dict[str, Any]] = []
+    successes: list[bool] = []
+    returns: list[float] = []
+    try:
+        with Progress(disable=not progress, transient=True) as bar:
+            task = bar.add_task(f"collect {env_id} ({policy}{f' against {opponent}' if other else ''})", total=n)
+            for i in range(n):
+                env.reset(seed=seed + i)
+                written = [seats[i % len(seats)]] if other is not None else seats
+                episode: dict[str, list[dict[str, Any]]] = {a: [] for a in written}
+                final: dict[str, dict[str, Any]] = {}
+                for agent in env.agent_iter():
+                    obs, reward, terminated, truncated, info = env.last()
+                    if agent in episode and episode[agent]:
+                        episode[agent][-1]["reward"] += float(reward)  # the reward of its last move
+                    if terminated or truncated:
+                        final[agent] = info
+                        env.step(None)
+                        continue
+                    acting = player if agent in episode else other
+                    action = acting.act(agent, obs, info, env)
+                    if agent in episode:
+                        prompt = PROMPT_FORMAT.format(text=obs["text"])
+                        episode[agent].append({
+                            "env_id": env_id, "episode_id": i, "seed": seed + i, "turn": len(episode[agent]),
+                            "observation": obs["text"], "admissible": [str(a) for a in obs.get("actions") or ()],
+                            "prompt": prompt, "response": " " + action, "action": action,
+                            "expert_action": _expert_action(env, agent), "reward": 0.0, "done": False,
+                            "text": prompt + " " + action, "agent": agent,
+                        })  # fmt: skip
+                    env.step(action)
+                for agent, agent_rows in episode.items():
+                    if not agent_rows:
+                        continue
+                    agent_rows[-1]["done"] = True
+                    success = bool(final.get(agent, {}).get("success", False))
+                    ret = sum(r["reward"] for r in agent_rows)
+                    successes.append(success)
+                    returns.append(ret)
+                    rows.extend({**r, "success": success, "episode_return": ret} for r in agent_rows)
+                bar.advance(task)
+    finally:
+        env.close()
+    return rows, successes, returns
+
+
+def _write(rows: list[dict[str, Any]], out: str | Path) -> Path:
+    """Writes the rows as Parquet, atomically: readers never see half a file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     table = pa.Table.from_pylist([{k: r[k] for k in COLUMNS} for r in rows], schema=_schema())
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     pq.write_table(table, tmp)
-    os.replace(tmp, path)  # readers never see half a file
-    returns = [sum(r["reward"] for r in ep) for ep in episode_rows]
-    return {
-        "path": str(path),
-        "episodes": n,
-        "rows": len(rows),
-        "success_rate": sum(successes) / n if n else 0.0,
-        "mean_return": sum(returns) / n if n else 0.0,
-    }
+    os.replace(tmp, path)
+    return path
 
 
-def _expert_action(env) -> str | None:
+def _expert_action(env, agent: str | None = None) -> str | None:
     fn = getattr(env.unwrapped, "expert_action", None)
     if fn is None:
         return None
     try:
-        return str(fn())
+        return str(fn() if agent is None else fn(agent))
     except Exception:  # noqa: BLE001 - an env without an expert in this state
         return None
 
@@ -157,7 +266,7 @@ def _schema():
         ("observation", pa.string()), ("admissible", pa.list_(pa.string())), ("prompt", pa.string()),
         ("response", pa.string()), ("action", pa.string()), ("expert_action", pa.string()),
         ("reward", pa.float64()), ("done", pa.bool_()), ("success", pa.bool_()),
-        ("episode_return", pa.float64()), ("text", pa.string()),
+        ("episode_return", pa.float64()), ("text", pa.string()), ("agent", pa.string()),
     ])  # fmt: skip
 
 
