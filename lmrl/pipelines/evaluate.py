@@ -119,6 +119,14 @@ def evaluate(
     if not env_id:
         raise PolicyError(f"`{path}` does not record its env; pass --env ID")
     env_kwargs = policy.meta.get("env_kwargs", {}) if env_id == policy.meta.get("env_id") else {}
+    from lmrl.pipelines.multiagent import is_multiagent
+
+    if is_multiagent(env_id):  # one policy (e.g. SFT on `lmrl data collect` demos) in every seat
+        from lmrl.envs.multiagent import make_aec
+
+        agents = list(make_aec(env_id, **env_kwargs).possible_agents)
+        plan = {"env_id": env_id, "env_kwargs": env_kwargs, "policies": dict.fromkeys(agents, "policy"), "scripted": {}}
+        return evaluate_multiagent(policy_dir, n=n, seed=seed, out_dir=out_dir, plan=plan, policies={"policy": policy})
     lmrl.envs.make(env_id, **env_kwargs).close()  # unknown id -> clear error before any work
     greedy = run_policy_episodes(policy, env_id, n, seed, True, env_kwargs, keep_transcripts=transcripts)
     sampled = run_policy_episodes(policy, env_id, n, seed, False, env_kwargs)
@@ -170,20 +178,38 @@ class PolicyMultiAgent:
         return self.policy.act([obs], greedy=self.greedy, generator=self.generator)[0]
 
 
-def evaluate_multiagent(export_dir: str | Path, n: int = 100, seed: int = 0, out_dir: str | None = None) -> dict[str, Any]:
+def evaluate_multiagent(
+    export_dir: str | Path,
+    n: int = 100,
+    seed: int = 0,
+    out_dir: str | None = None,
+    plan: dict[str, Any] | None = None,
+    policies: dict[str, TextPolicy] | None = None,
+) -> dict[str, Any]:
     """Evaluates a multi-agent run's policies, seat by seat.
 
     Reports, per agent: success with the trained seat plan (LLM seats greedy,
     scripted seats as in training), success of each LLM seat against random
     opponents, and the all-random and all-expert baselines. The top-level
     ``greedy_success_rate`` etc. average over the LLM seats.
+
+    Args:
+        export_dir: A multi-agent run's ``export/`` (its seat plan and one policy per id).
+        n: Episodes per line of the report.
+        seed: First seed.
+        out_dir: Where ``eval.json`` goes (default: ``<export_dir>/../eval``).
+        plan: A seat plan to use instead of the export's (``env_id``, ``env_kwargs``,
+            ``policies``: agent -> policy id, ``scripted``: agent -> random|expert).
+        policies: The policies of ``plan``, by id (default: loaded from ``export_dir/<id>``).
     """
     from lmrl.envs.multiagent import ExpertMultiAgent, RandomMultiAgent, run_multiagent_episodes
 
     export_dir = Path(export_dir)
-    plan = json.loads((export_dir / MULTIAGENT_FILE).read_text())
+    plan = plan or json.loads((export_dir / MULTIAGENT_FILE).read_text())
     env_id, kwargs = plan["env_id"], plan.get("env_kwargs", {})
-    policies = {pid: TextPolicy.from_pretrained(export_dir / pid) for pid in sorted(set(plan["policies"].values()))}
+    policies = policies or {
+        pid: TextPolicy.from_pretrained(export_dir / pid) for pid in sorted(set(plan["policies"].values()))
+    }
 
     def seat_plan(greedy: bool, others: str | None) -> dict[str, Any]:
         players: dict[str, Any] = {}

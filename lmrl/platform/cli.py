@@ -394,6 +394,22 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             _number(report.get(f"{key}_mean_return")),
         )
     _console().print(table)
+    if report.get("per_agent"):  # multi-agent: each LLM seat, in the seat plan and against random players
+        seats = _table(
+            f"per seat ({report['env_id']}; plan: "
+            + ", ".join(f"{a}={p}" for a, p in report["seat_plan"].items())
+            + ")",
+            ["seat", "in the plan (greedy)", "against random", "random", "expert"],
+        )
+        for agent, r in report["per_agent"].items():
+            seats.add_row(
+                agent,
+                _rate(r["greedy_success_rate"]),
+                _rate(r["vs_random_success_rate"]),
+                _rate(r["random_success_rate"]),
+                _rate(r["expert_success_rate"]),
+            )
+        _console().print(seats)
     if report.get("transcripts_path"):
         print(f"transcripts: {report['transcripts_path']}")
     return 0

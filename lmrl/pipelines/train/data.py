@@ -81,6 +81,7 @@ class DataSummary:
     tokens: int = 0
     split_rows: dict[str, int] = field(default_factory=lambda: {"train": 0, "eval": 0})
     env_ids: set[str] = field(default_factory=set)
+    max_admissible: int = 0  # the most actions any row offered (``admissible`` column of collected data)
 
 
 # --- files -----------------------------------------------------------------------------------
@@ -502,7 +503,7 @@ def scan(spec: Spec, files: Sequence[tuple[Path, str]], tokenizer, split: bool, 
     """
     summary = DataSummary(files=[str(p) for p, _ in files])
     for path, fmt in files:
-        for labels, rows, extra in _checked_batches(spec, path, fmt, extra=("env_id",)):
+        for labels, rows, extra in _checked_batches(spec, path, fmt, extra=("env_id", "admissible")):
             valid = [(label, row) for label, row in zip(labels, rows, strict=True) if isinstance(row, dict)]
             arrays, problems = encode_rows(spec, tokenizer, [row for _, row in valid])
             for (label, _), problem in zip(valid, problems, strict=True):
@@ -516,6 +517,8 @@ def scan(spec: Spec, files: Sequence[tuple[Path, str]], tokenizer, split: bool, 
             mask = arrays.get("attention_mask", arrays.get("chosen_mask"))
             summary.tokens += int(mask.sum()) if mask is not None else 0
             summary.env_ids.update(str(e) for e in extra.get("env_id", []) if e is not None)
+            offered = [len(a) for a in extra.get("admissible", []) if isinstance(a, (list, tuple))]
+            summary.max_admissible = max([summary.max_admissible, *offered])
     if summary.rows == 0:
         names = ", ".join(summary.files)
         raise DataError(

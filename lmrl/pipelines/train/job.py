@@ -58,6 +58,7 @@ class Prepared:
     model_source: str | None = None
     summaries: dict[str, Any] = field(default_factory=dict)
     env_ids: list[str] = field(default_factory=list)
+    max_admissible: int = 0
 
 
 _ORDER = ("task", "data", "tokenizer", "model", "training", "resources", "run")
@@ -107,6 +108,7 @@ def prepare(cfg: PretrainConfig | FinetuneConfig) -> Prepared:
     train = D.scan(spec, train_files, tokenizer, split=split, key="data.train")
     prepared.summaries["train"] = _summary_dict(train)
     prepared.env_ids = sorted(train.env_ids)
+    prepared.max_admissible = train.max_admissible
     held_out = train.split_rows["eval"]
     if eval_files:
         ev = D.scan(spec, eval_files, tokenizer, split=False, key="data.eval")
@@ -389,13 +391,18 @@ def _meta(cfg, prepared: Prepared) -> dict[str, Any]:
         if len(prepared.env_ids) == 1:
             from lmrl.envs.catalog import env_info
             from lmrl.errors import UnknownEnvError
+            from lmrl.pipelines.multiagent import is_multiagent
 
             meta["env_id"] = prepared.env_ids[0]
-            try:
-                action_mode = env_info(prepared.env_ids[0]).get("default_action_mode") or "choose"
-            except UnknownEnvError:
-                meta.pop("env_id")
-        adapter = AdapterConfig(action_mode=action_mode)
+            if not is_multiagent(meta["env_id"]):  # multi-agent envs act in choose mode
+                try:
+                    action_mode = env_info(prepared.env_ids[0]).get("default_action_mode") or "choose"
+                except UnknownEnvError:
+                    meta.pop("env_id")
+        # Room for every action the data offered (TicTacToe: 9), so the policy can pick any of them.
+        adapter = AdapterConfig(
+            action_mode=action_mode, max_candidates=max(AdapterConfig.max_candidates, prepared.max_admissible)
+        )
         meta.update(action_mode=action_mode, prompt_format=adapter.prompt_format, adapter=adapter.to_dict(), temperature=1.0)
     return meta
 

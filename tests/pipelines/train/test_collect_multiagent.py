@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -64,3 +65,30 @@ def test_cli_collects_multiagent_demos(tmp_path):
     assert pq.read_table(out).num_rows > 0
     proc = subprocess.run([*cli, "--opponent", "nobody", "-n", "2", "-o", str(tmp_path / "x.parquet")], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "--opponent must be random, expert" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_sft_on_multiagent_demos_gives_a_policy_for_every_seat(tmp_path):
+    """collect (expert against random) -> finetune (SFT) -> eval plays the model in each seat."""
+    from lmrl.pipelines.evaluate import evaluate
+    from lmrl.pipelines.train.config import FinetuneConfig
+    from lmrl.pipelines.train.finetune import finetune
+
+    demos = collect(TTT, "expert", n=60, out=tmp_path / "ttt.parquet", seed=20_000, progress=False, opponent="random")
+    cfg = FinetuneConfig.model_validate({
+        "task": "sft",
+        "data": {"train": [demos["path"]], "max_length": 96, "eval_fraction": 0.1},
+        "model": {"preset": "tiny"},
+        "training": {"steps": 40, "batch_size": 16, "lr": 3e-3, "warmup_steps": 5, "eval_every": 20, "checkpoint_every": 40},
+        "resources": {"num_workers": 1},
+        "run": {"output_dir": str(tmp_path), "name": "sft", "progress": False},
+    })  # fmt: skip
+    model = finetune(cfg) / "model"
+    meta = json.loads((model / "lmrl.json").read_text())
+    assert meta["env_id"] == TTT and meta["action_mode"] == "choose"
+    assert meta["adapter"]["max_candidates"] == 9  # every square of the empty board is offered
+    report = evaluate(str(model), n=10, seed=0, out_dir=str(tmp_path / "eval"))
+    assert report["multiagent"] and report["seat_plan"] == {"player_0": "policy", "player_1": "policy"}
+    assert set(report["per_agent"]) == {"player_0", "player_1"}
+    assert all(0.0 <= r["vs_random_success_rate"] <= 1.0 for r in report["per_agent"].values())
+    assert report["expert_success_rate"] == 1.0
