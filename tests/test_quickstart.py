@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +32,18 @@ def test_quickstart_learns_the_maze(tmp_path):
     from lmrl.pipelines.quickstart import WARM_START
 
     assert results["train"]["iterations"] <= WARM_START["ppo_iterations"]
+    assert f"lr: {WARM_START['ppo_lr']}" in (Path(results["run_dir"]) / "config.yaml").read_text()
     from transformers import AutoModelForCausalLM
 
     AutoModelForCausalLM.from_pretrained(results["export_dir"])
+
+
+def test_ppo_after_sft_takes_smaller_steps_unless_told():
+    from lmrl.pipelines.quickstart import WARM_START, ppo_after_sft, quickstart_config
+
+    cfg = ppo_after_sft(quickstart_config("/tmp/qs-unused"), "/models/sft")
+    assert cfg.policy.model == "/models/sft"
+    assert cfg.algorithm.lr == WARM_START["ppo_lr"] < quickstart_config("/tmp/qs-unused").algorithm.lr
+    assert cfg.run.stop.iterations == WARM_START["ppo_iterations"]
+    mine = ppo_after_sft(quickstart_config("/tmp/qs-unused", {"algorithm": {"lr": 1e-3}, "run": {"stop": {"iterations": 5}}}), "/m")
+    assert mine.algorithm.lr == 1e-3 and mine.run.stop.iterations == 5
