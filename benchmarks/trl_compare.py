@@ -11,12 +11,13 @@ budget.
 
 * lmrl: :func:`lmrl.pipelines.algos.build_algorithm_config` (what ``lmrl
   train`` builds; generate mode), iterations of ``algo.train()``; reward =
-  RLlib's ``episode_return_mean`` (last 100 episodes). Two runs: GRPO
+  RLlib's ``episode_return_mean`` (last 100 episodes). Three runs: GRPO
   advantages with one importance ratio per token
   (``algorithm.advantage_estimator: grpo``, ``importance_sampling_level:
-  token``, groups of 8 completions per prompt: the TRL side's method; the
-  ratio) and the defaults, a value head and whole-sequence ratios (``gae``,
-  for reference).
+  token``, groups of 8 completions per prompt: the TRL side's method),
+  first starting Ray itself (the ratio), then again on the Ray now running
+  (a started cluster; ``ratio_running_ray``); and the defaults, a value head
+  and whole-sequence ratios (``gae``, for reference, Ray running).
 * TRL: ``GRPOTrainer`` (``use_cpu``, fp32, no KL term, as TRL defaults);
   reward = the ``reward`` TRL logs each step (the step's completions).
 
@@ -27,13 +28,14 @@ figure moved from 0.023 to 0.083 between runs with the plateau's noise; the
 time to it measured when a side's noise first spiked, not how fast it
 learned.) Each side's time to reward is the first time its rolling mean (5
 points) reaches the target, counted from the start of the side (set-up
-included: Ray and the algorithm, or the trainer) and from the first update.
+included: Ray, RLlib's import and the algorithm, or the dataset, model and
+trainer, with TRL's import left out) and from the first update.
 The ratio is TRL's time over lmrl's (> 1: lmrl is faster).
 
 Needs ``pip install -e '.[bench]'`` (trl); without it the script says so
 and exits with status 2.
 
-    python benchmarks/trl_compare.py            # full: 150 s per side (three sides)
+    python benchmarks/trl_compare.py            # full: 150 s per side (four sides)
     python benchmarks/trl_compare.py --quick    # 20 s per side
 """
 
@@ -143,20 +145,26 @@ def trl_side(model_dir: str, work: Path, budget_s: float, seed: int = 0) -> dict
 
 
 def lmrl_side(
-    model_dir: str, work: Path, budget_s: float, seed: int = 0, estimator: str = "grpo", level: str = "token"
+    model_dir: str,
+    work: Path,
+    budget_s: float,
+    seed: int = 0,
+    estimator: str = "grpo",
+    level: str = "token",
+    name: str | None = None,
 ) -> dict[str, Any]:
     """lmrl's PPO (generate mode) for ``budget_s`` seconds of training; the reward per iteration.
 
     ``estimator`` is ``algorithm.advantage_estimator``: ``grpo`` (critic-free, groups of
     ``SETTINGS["group"]`` completions per prompt, as TRL), ``reinforce++`` (critic-free, batch
-    baseline) or ``gae`` (value head).
+    baseline) or ``gae`` (value head). The side starts Ray if it is not running (its set-up
+    then includes Ray's start); on a running Ray it only connects.
     """
-    import ray
-
-    from lmrl.pipelines.algos import build_algorithm_config
     from lmrl.pipelines.config import RunConfig
     from lmrl.pipelines.rl import _quiet_rllib
+    from lmrl.platform.runtime import RL_MODULES, init_ray
 
+    # Timed from here, like `lmrl train`: Ray's start, RLlib's import (overlapping it), the build.
     t0 = time.perf_counter()
     s = SETTINGS
     cfg = RunConfig.model_validate({
@@ -168,8 +176,9 @@ def lmrl_side(
         "resources": {"num_env_runners": 0, "num_envs_per_env_runner": 16, "num_cpus": 2},
         "run": {"output_dir": str(work / f"lmrl-{estimator}"), "seed": seed, "progress": False, "eval_episodes": 0},
     })  # fmt: skip
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    init_ray(num_cpus=2, log_to_driver=False, preload=RL_MODULES)  # a no-op on a running Ray
+    from lmrl.pipelines.algos import build_algorithm_config
+
     _quiet_rllib()
     algo = build_algorithm_config(cfg, model_dir).build_algo()
     curve: list[tuple[float, float]] = []
@@ -182,7 +191,7 @@ def lmrl_side(
                 curve.append((time.perf_counter(), float(value)))
     finally:
         algo.stop()
-    return _curve(curve, t0, train_start, f"lmrl-{estimator}")
+    return _curve(curve, t0, train_start, name or f"lmrl-{estimator}")
 
 
 def _curve(
@@ -242,14 +251,22 @@ def main(argv: list[str] | None = None) -> int:
     loads = {"before_trl": common.machine()["load_average"]}
     theirs = trl_side(model_dir, work, budget)
     loads["before_lmrl"] = common.machine()["load_average"]
+    import ray
+
+    ray.shutdown()  # the first lmrl side starts Ray itself, as `lmrl train` does on a machine without one
     ours = lmrl_side(model_dir, work, budget, estimator="grpo")
+    # The same run on a Ray that is already up (a started cluster, `lmrl submit`, a second run):
+    # the side connects instead of starting Ray.
+    loads["before_lmrl_running_ray"] = common.machine()["load_average"]
+    warm = lmrl_side(model_dir, work, budget, estimator="grpo", name="lmrl-grpo-running-ray")
     loads["before_lmrl_gae"] = common.machine()["load_average"]
     with_critic = lmrl_side(model_dir, work, budget, estimator="gae", level="sequence")
     target = plateau(theirs)
     rows, times = [], {}
     sides = (
-        ("lmrl PPO, grpo advantages, token ratios", ours),
-        ("lmrl PPO, value head (gae), sequence ratios", with_critic),
+        ("lmrl PPO, grpo advantages, token ratios (starts Ray)", ours),
+        ("the same, Ray already running", warm),
+        ("lmrl PPO, value head (gae), sequence ratios (Ray running)", with_critic),
         ("TRL GRPO", theirs),
     )
     for label, side in sides:
@@ -262,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     lmrl_total, trl_total = times["lmrl-grpo"][0], times["trl"][0]
     value = common.ratio(trl_total, lmrl_total) if lmrl_total else None
     gae_total = times["lmrl-gae"][0]
+    warm_total = times["lmrl-grpo-running-ray"][0]
     common.report(
         "trl_compare",
         args,
@@ -295,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
             "trl_version": __import__("trl").__version__,
             "lmrl_gae": with_critic,
             "ratio_gae": common.ratio(trl_total, gae_total) if gae_total and trl_total else None,
+            "lmrl_running_ray": warm,
+            "ratio_running_ray": common.ratio(trl_total, warm_total) if warm_total and trl_total else None,
         },  # fmt: skip
         started=started,
     )

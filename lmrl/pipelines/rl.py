@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
@@ -95,17 +94,10 @@ def _quiet_rllib() -> None:
 
 
 def _ensure_ray(cfg: RunConfig) -> None:
-    import ray
+    """Starts or joins Ray as ``lmrl train`` does (a no-op when Ray is up), importing RLlib meanwhile."""
+    from lmrl.platform.runtime import RL_MODULES, init_ray
 
-    if not ray.is_initialized():
-        # Inside a Ray Job, RAY_ADDRESS names the cluster and ray.init joins it: no num_cpus then.
-        joins = cfg.resources.address is not None or bool(os.environ.get("RAY_ADDRESS"))
-        ray.init(
-            address=cfg.resources.address,
-            num_cpus=None if joins else cfg.resources.num_cpus,
-            include_dashboard=False,
-            log_to_driver=False,
-        )
+    init_ray(cfg.resources.address, cfg.resources.num_cpus, log_to_driver=False, preload=RL_MODULES)
 
 
 def _row(result: dict[str, Any], iteration: int, elapsed: float) -> dict[str, Any]:
@@ -201,11 +193,11 @@ def train(cfg: RunConfig, resume: str | None = None, run_dir: str | Path | None 
         run.mkdir(parents=True, exist_ok=True)
     (run / CONFIG_FILE).write_text(config_to_yaml(cfg))
 
+    model_path = prepare_model(cfg, run)
+    _ensure_ray(cfg)  # imports RLlib while Ray starts
     from lmrl.pipelines.algos import build_algorithm_config
     from lmrl.pipelines.progress import TrainingProgress
 
-    model_path = prepare_model(cfg, run)
-    _ensure_ray(cfg)
     _quiet_rllib()
     algo = build_algorithm_config(cfg, model_path).build_algo()
     try:

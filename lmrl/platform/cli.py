@@ -274,7 +274,7 @@ def _int(text: str) -> int:
 def _cmd_quickstart(args: argparse.Namespace) -> int:
     from lmrl.pipelines.quickstart import QUICKSTART_CONFIG, quickstart
     from lmrl.platform.config import apply_overrides, validate_config
-    from lmrl.platform.runtime import init_ray
+    from lmrl.platform.runtime import RL_MODULES, init_ray
 
     out = args.out or "runs/quickstart"
     data = apply_overrides(copy.deepcopy(QUICKSTART_CONFIG), args.overrides)
@@ -283,7 +283,7 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
     origins = {tuple(t.partition("=")[0].split(".")): f"--set {t}" for t in args.overrides}
     cfg = validate_config(data, "the quickstart config", origins)
     # The warm start's Ray Train and Ray Data actors log every epoch; their failures reach us as errors.
-    init_ray(cfg.resources.address, cfg.resources.num_cpus, log_to_driver=args.no_warm_start)
+    init_ray(cfg.resources.address, cfg.resources.num_cpus, log_to_driver=args.no_warm_start, preload=RL_MODULES)
     results = quickstart(out, cfg, warm=not args.no_warm_start)
     table = _table(f"{results['env_id']}, {results['eval_episodes']} seeded episodes", ["agent", "success rate", "mean return"])
     if results.get("warm_start"):  # behaviour cloning alone, before PPO
@@ -338,9 +338,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     _check_env_config(cfg.env.id, cfg.env.kwargs)  # seconds before Ray and the model start
 
     from lmrl.pipelines.rl import train
-    from lmrl.platform.runtime import init_ray
+    from lmrl.platform.runtime import RL_MODULES, init_ray
 
-    init_ray(cfg.resources.address, cfg.resources.num_cpus)
+    init_ray(cfg.resources.address, cfg.resources.num_cpus, preload=RL_MODULES)
     run_dir = train(cfg, resume=args.resume)
     print(f"run directory: {run_dir}")
     print(f"next: lmrl eval {run_dir}")

@@ -15,15 +15,18 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import socket
 import sys
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from lmrl.errors import LmrlError
 
-__all__ = ["init_ray", "shutdown_ray", "enable_token_auth"]
+__all__ = ["RL_MODULES", "init_ray", "shutdown_ray", "enable_token_auth"]
 
 _TOKEN_PATH = Path("~/.ray/auth_token")
 _CONNECT_FIX = (
@@ -33,7 +36,18 @@ _CONNECT_FIX = (
 )
 
 
-def init_ray(address: str | None = None, num_cpus: int | None = None, log_to_driver: bool = True) -> None:
+#: What a training run imports after Ray is up: RLlib (through lmrl's builder) and torch's
+#: compiler stack, which RLlib's seeding pulls in (``torch.use_deterministic_algorithms``).
+#: About 2.5 s of imports on a 2-core machine; :func:`init_ray` overlaps them with Ray's start.
+RL_MODULES: tuple[str, ...] = ("lmrl.pipelines.algos", "torch._dynamo")
+
+
+def init_ray(
+    address: str | None = None,
+    num_cpus: int | None = None,
+    log_to_driver: bool = True,
+    preload: Sequence[str] = (),
+) -> None:
     """Starts a local Ray or connects to a cluster; does nothing if Ray is already up.
 
     Args:
@@ -47,6 +61,10 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, log_to_dri
         log_to_driver: Stream worker output here. ``lmrl pretrain/finetune``
             turn it off: Ray Train and Ray Data actors log every epoch, and a
             worker's failure reaches the driver as an error anyway.
+        preload: Modules to import in a background thread while Ray starts (e.g.
+            :data:`RL_MODULES`); the call returns once both are done. Starting
+            a local Ray is mostly waiting for its processes, so the imports
+            come almost free (``BENCHMARKS.md``, "Start-up").
 
     Raises:
         LmrlError: The cluster cannot be reached or refuses the connection;
@@ -67,9 +85,46 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, log_to_dri
     if address is None and os.environ.get("RAY_ADDRESS"):
         # A Ray Job's driver (`ray job submit -- lmrl train ...`): RAY_ADDRESS names the cluster.
         address = os.environ["RAY_ADDRESS"]
-    if address is None:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, ignore_reinit_error=True, **quiet)
-        return
+    loader = _preload(preload)
+    try:
+        if address is None:
+            # No idle workers forked up front: a run whose env runners and learner live in the
+            # driver needs none, and on 2 cores their start competes with the driver's.
+            # Actors still get workers when they are created.
+            ray.init(
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                ignore_reinit_error=True,
+                _system_config={"prestart_worker_first_driver": False},
+                **quiet,
+            )
+        else:
+            _join(address, quiet)
+    finally:
+        if loader is not None:
+            loader.join()
+
+
+def _preload(modules: Sequence[str]) -> threading.Thread | None:
+    """Imports ``modules`` in a daemon thread; an import error surfaces later, at the real import."""
+    if not modules:
+        return None
+
+    def load() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - the caller's own import reports it properly
+                return
+
+    thread = threading.Thread(target=load, name="lmrl-preload", daemon=True)
+    thread.start()
+    return thread
+
+
+def _join(address: str, quiet: dict) -> None:
+    """Connects to a running cluster (token auth switched on when a token is available)."""
+    import ray
 
     enable_token_auth()
     _check_reachable(address)

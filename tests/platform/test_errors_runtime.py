@@ -27,9 +27,20 @@ def test_format_error_is_one_line():
     assert format_error(ValueError("boom\nbang")) == "ValueError: boom bang"
 
 
-def test_token_auth_switched_on_when_a_token_file_exists(tmp_path, monkeypatch):
+def _clear_auth_env(monkeypatch) -> None:
+    """Unsets Ray's auth variables so that teardown restores them, even after ``enable_token_auth``.
+
+    ``monkeypatch.delenv`` of an unset variable records nothing, so a value set later by the code
+    under test would outlive the test, and a Ray started afterwards in this process would expect a
+    token. Setting first makes monkeypatch remember the original state.
+    """
     for var in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
-        monkeypatch.delenv(var, raising=False)
+        monkeypatch.setenv(var, "")
+        monkeypatch.delenv(var)
+
+
+def test_token_auth_switched_on_when_a_token_file_exists(tmp_path, monkeypatch):
+    _clear_auth_env(monkeypatch)
     monkeypatch.setenv("HOME", str(tmp_path))
     assert enable_token_auth() is False
     assert "RAY_AUTH_MODE" not in os.environ
@@ -41,7 +52,7 @@ def test_token_auth_switched_on_when_a_token_file_exists(tmp_path, monkeypatch):
 
 def test_token_auth_from_env_token_and_user_choice_kept(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    _clear_auth_env(monkeypatch)
     monkeypatch.setenv("RAY_AUTH_TOKEN", "secret")
     assert enable_token_auth() is True
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
