@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, str] = {
     "generation": "lm_ops.sample vs transformers generate (tokens/s)",
     "choose_scoring": "choose-mode scoring, shared prompt KV cache vs prompt repeated per candidate",
     "rl_throughput": "RLlib PPO vs a bare PPO loop (env steps/s, learner samples/s)",
+    "startup": "a training run's time to its first update: lmrl's Ray start vs ray.init defaults",
     "trl_compare": "time to reward, lmrl PPO vs TRL GRPO (needs the bench extra)",
     "pretrain_throughput": "Ray Train 1 and 2 workers vs a bare loop (tokens/s, MFU)",
     "serving": "Serve with and without batching vs in-process decode (latency, requests/s)",

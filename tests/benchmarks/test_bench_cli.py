@@ -58,6 +58,23 @@ def test_bench_quick_choose_scoring_checks_equal_scores_and_times_both_sides(tmp
     assert data["ratio"] == min(s["speedup"]["train"] for s in data["sides"].values())
 
 
+def test_bench_quick_startup_times_both_sides_in_fresh_processes(tmp_path: Path) -> None:
+    out, work = tmp_path / "results", tmp_path / "work"
+    proc = _bench("--quick", "--only", "startup", "--out", str(out), "--work", str(work))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads((out / "startup.json").read_text())
+    for side in (data["lmrl"], data["baseline"]):
+        assert len(side["trials"]) == 1
+        trial = side["trials"][0]  # each stage timed, and they add up to the time to the first update
+        assert all(trial[k] > 0 for k in ("ray_and_imports_s", "build_s", "first_iteration_s"))
+        assert trial["to_first_update_s"] == pytest.approx(
+            trial["ray_and_imports_s"] + trial["build_s"] + trial["first_iteration_s"], abs=0.01
+        )
+    assert data["ratio"] == pytest.approx(
+        data["baseline"]["to_first_update_s"] / data["lmrl"]["to_first_update_s"], rel=0.01
+    )
+
+
 @pytest.mark.parametrize(
     ("name", "hint"),
     [
