@@ -272,8 +272,9 @@ def test_shipped_train_examples_load():
 
     root = Path(__file__).resolve().parents[3] / "examples" / "train"
     loaded = {p.name: load_config_as(FinetuneConfig if "pretrain" not in p.name else PretrainConfig, p) for p in root.glob("*.yaml")}
-    assert set(loaded) == {"pretrain_envs.yaml", "sft_maze.yaml", "reward_maze.yaml", "sft_chatterbot.yaml"}
+    assert set(loaded) == {"pretrain_envs.yaml", "sft_maze.yaml", "reward_maze.yaml", "sft_chatterbot.yaml", "sft_tictactoe.yaml"}
     assert loaded["reward_maze.yaml"].task == "reward_model" and loaded["sft_maze.yaml"].task == "sft"
+    assert loaded["sft_tictactoe.yaml"].task == "sft" and loaded["sft_tictactoe.yaml"].training.steps == 1500
 
 
 def test_docs_config_reference_sets_every_key_to_its_default():
