@@ -92,3 +92,10 @@ def test_sft_on_multiagent_demos_gives_a_policy_for_every_seat(tmp_path):
     assert set(report["per_agent"]) == {"player_0", "player_1"}
     assert all(0.0 <= r["vs_random_success_rate"] <= 1.0 for r in report["per_agent"].values())
     assert report["expert_success_rate"] == 1.0
+    proc = subprocess.run(  # as a user runs it: the per-seat table
+        [sys.executable, "-m", "lmrl.platform.cli", "eval", str(model), "-n", "4", "--out", str(tmp_path / "cli_eval")],
+        env={**os.environ, "COLUMNS": "200"}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "per seat (lmrl/TicTacToe-v0; plan: player_0=policy, player_1=policy)" in proc.stdout
+    assert "against random" in proc.stdout and "player_1" in proc.stdout
