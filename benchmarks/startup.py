@@ -22,6 +22,7 @@ take turns, so drift on a shared machine hits both.
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import subprocess
@@ -44,20 +45,10 @@ def child(side: str, model_dir: str, work: str) -> dict[str, float]:
     import trl_compare
 
     torch.set_num_threads(1)
-    from lmrl.pipelines.config import RunConfig
     from lmrl.pipelines.rl import _quiet_rllib
 
     t0 = time.perf_counter()
-    s = trl_compare.SETTINGS
-    cfg = RunConfig.model_validate({
-        "env": {"id": trl_compare.ENV_ID, "kwargs": trl_compare.ENV_KWARGS},
-        "policy": {"model": model_dir, "action_mode": "generate", "max_new_tokens": s["max_new_tokens"]},
-        "algorithm": {"lr": s["lr"], "train_batch_size": s["batch"], "minibatch_size": s["minibatch"],
-                      "num_epochs": s["epochs"], "entropy_coeff": 0.0, "advantage_estimator": "grpo",
-                      "group_size": s["group"], "importance_sampling_level": "token"},
-        "resources": {"num_env_runners": 0, "num_envs_per_env_runner": 16, "num_cpus": 2},
-        "run": {"output_dir": work, "seed": 0, "progress": False, "eval_episodes": 0},
-    })  # fmt: skip
+    cfg = trl_compare.lmrl_config(model_dir, Path(work))
     if side == "baseline":
         import ray
 
@@ -99,8 +90,8 @@ def trial(side: str, model_dir: str, work: Path) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     p = common.parser("startup", __doc__)
-    p.add_argument("--child", choices=SIDES, help=argparse_hidden())
-    p.add_argument("--model", help=argparse_hidden())
+    p.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
+    p.add_argument("--model", help=argparse.SUPPRESS)
     p.add_argument("--trials", type=int, default=None, help="trials per side (default: 5; quick: 1)")
     args = p.parse_args(argv)
     if args.child:
@@ -138,12 +129,6 @@ def main(argv: list[str] | None = None) -> int:
         started=started,
     )
     return 0
-
-
-def argparse_hidden() -> str:
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":

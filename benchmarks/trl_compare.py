@@ -144,6 +144,22 @@ def trl_side(model_dir: str, work: Path, budget_s: float, seed: int = 0) -> dict
     return _curve(curve, t0, started["train"], "trl")
 
 
+def lmrl_config(model_dir: str, out: Path, seed: int = 0, estimator: str = "grpo", level: str = "token"):
+    """The lmrl side's run config: ``SETTINGS`` in ``lmrl train``'s terms (generate mode, driver-only)."""
+    from lmrl.pipelines.config import RunConfig
+
+    s = SETTINGS
+    return RunConfig.model_validate({
+        "env": {"id": ENV_ID, "kwargs": ENV_KWARGS},
+        "policy": {"model": model_dir, "action_mode": "generate", "max_new_tokens": s["max_new_tokens"]},
+        "algorithm": {"lr": s["lr"], "train_batch_size": s["batch"], "minibatch_size": s["minibatch"],
+                      "num_epochs": s["epochs"], "entropy_coeff": 0.0, "advantage_estimator": estimator,
+                      "group_size": s["group"], "importance_sampling_level": level},
+        "resources": {"num_env_runners": 0, "num_envs_per_env_runner": 16, "num_cpus": 2},
+        "run": {"output_dir": str(out), "seed": seed, "progress": False, "eval_episodes": 0},
+    })  # fmt: skip
+
+
 def lmrl_side(
     model_dir: str,
     work: Path,
@@ -160,22 +176,12 @@ def lmrl_side(
     baseline) or ``gae`` (value head). The side starts Ray if it is not running (its set-up
     then includes Ray's start); on a running Ray it only connects.
     """
-    from lmrl.pipelines.config import RunConfig
     from lmrl.pipelines.rl import _quiet_rllib
     from lmrl.platform.runtime import RL_MODULES, init_ray
 
     # Timed from here, like `lmrl train`: Ray's start, RLlib's import (overlapping it), the build.
     t0 = time.perf_counter()
-    s = SETTINGS
-    cfg = RunConfig.model_validate({
-        "env": {"id": ENV_ID, "kwargs": ENV_KWARGS},
-        "policy": {"model": model_dir, "action_mode": "generate", "max_new_tokens": s["max_new_tokens"]},
-        "algorithm": {"lr": s["lr"], "train_batch_size": s["batch"], "minibatch_size": s["minibatch"],
-                      "num_epochs": s["epochs"], "entropy_coeff": 0.0, "advantage_estimator": estimator,
-                      "group_size": s["group"], "importance_sampling_level": level},
-        "resources": {"num_env_runners": 0, "num_envs_per_env_runner": 16, "num_cpus": 2},
-        "run": {"output_dir": str(work / f"lmrl-{estimator}"), "seed": seed, "progress": False, "eval_episodes": 0},
-    })  # fmt: skip
+    cfg = lmrl_config(model_dir, work / f"lmrl-{estimator}", seed, estimator, level)
     init_ray(num_cpus=2, log_to_driver=False, preload=RL_MODULES)  # a no-op on a running Ray
     from lmrl.pipelines.algos import build_algorithm_config
 

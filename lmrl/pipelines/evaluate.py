@@ -119,7 +119,7 @@ def evaluate(
     if not env_id:
         raise PolicyError(f"`{path}` does not record its env; pass --env ID")
     env_kwargs = policy.meta.get("env_kwargs", {}) if env_id == policy.meta.get("env_id") else {}
-    from lmrl.pipelines.multiagent import is_multiagent
+    from lmrl.envs.multiagent import is_multiagent
 
     if is_multiagent(env_id):  # one policy (e.g. SFT on `lmrl data collect` demos) in every seat
         from lmrl.envs.multiagent import make_aec

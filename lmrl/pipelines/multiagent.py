@@ -47,19 +47,13 @@ from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
 from lmrl.envs.adapter import AdapterConfig, TextCodec
+from lmrl.envs.multiagent import is_multiagent  # noqa: F401 - re-exported: lmrl.pipelines.multiagent.is_multiagent
 from lmrl.errors import ConfigError, did_you_mean
 from lmrl.pipelines.config import RunConfig
 
 WAIT = "wait"
 #: In a multi-agent run's ``export/``: which exported policy plays which seat.
 MULTIAGENT_FILE = "multiagent.json"
-
-
-def is_multiagent(env_id: str) -> bool:
-    """Whether ``env_id`` names a multi-agent (PettingZoo) env."""
-    from lmrl.envs.multiagent import list_multiagent_envs
-
-    return env_id in list_multiagent_envs()
 
 
 def resolve_mapping(cfg: RunConfig, agents: list[str]) -> tuple[dict[str, str], dict[str, str], list[str]]:

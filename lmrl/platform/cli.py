@@ -602,7 +602,9 @@ def _cmd_envs_rollout(args: argparse.Namespace) -> int:
     if args.env_id in list_multiagent_envs():
         return _multiagent_rollout(args)
     catalog.env_info(args.env_id)  # fail on an unknown id before loading a policy
-    agent = _make_agent(args.policy, args.seed, greedy=not args.sample)
+    from lmrl.pipelines.agents import make_agent
+
+    agent = make_agent(args.policy, args.seed, greedy=not args.sample)
     report = run_episodes(args.env_id, agent, args.n, seed=args.seed, keep_transcripts=args.show)
     lengths = list(report.lengths)
     mean_length = sum(lengths) / len(lengths) if lengths else float("nan")
@@ -639,25 +641,6 @@ def _multiagent_rollout(args: argparse.Namespace) -> int:
         table.add_row(seat, str(args.n), _rate(report.success_rate(seat)), _number(report.mean_return(seat)))
     _console().print(table)
     return 0
-
-
-def _make_agent(policy: str, seed: int, greedy: bool) -> Any:
-    if policy == "random":
-        from lmrl.envs.agents import RandomAgent
-
-        return RandomAgent(seed)
-    if policy == "expert":
-        from lmrl.envs.agents import ExpertAgent
-
-        return ExpertAgent()
-    if not Path(policy).exists():
-        raise RunError(
-            f"--policy must be random, expert or a run / exported model directory, got {policy!r}, "
-            "which does not exist"
-        )
-    from lmrl.pipelines.evaluate import load_policy_agent
-
-    return load_policy_agent(policy, greedy=greedy, seed=seed)
 
 
 def _print_transcript(index: int, transcript: Sequence[Any], report: Any) -> None:

@@ -205,7 +205,7 @@ def _print_summary(run: Path, command: str) -> None:
 
 def _cmd_collect(args: argparse.Namespace) -> int:
     from lmrl.envs import catalog
-    from lmrl.pipelines.multiagent import is_multiagent
+    from lmrl.envs.multiagent import is_multiagent
     from lmrl.pipelines.train.collect import collect
 
     if not is_multiagent(args.env_id):

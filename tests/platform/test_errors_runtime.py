@@ -28,15 +28,9 @@ def test_format_error_is_one_line():
 
 
 def _clear_auth_env(monkeypatch) -> None:
-    """Unsets Ray's auth variables so that teardown restores them, even after ``enable_token_auth``.
-
-    ``monkeypatch.delenv`` of an unset variable records nothing, so a value set later by the code
-    under test would outlive the test, and a Ray started afterwards in this process would expect a
-    token. Setting first makes monkeypatch remember the original state.
-    """
+    """Unsets Ray's auth variables (the conftest puts them back after the test)."""
     for var in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
-        monkeypatch.setenv(var, "")
-        monkeypatch.delenv(var)
+        monkeypatch.delenv(var, raising=False)
 
 
 def test_token_auth_switched_on_when_a_token_file_exists(tmp_path, monkeypatch):

@@ -73,6 +73,11 @@ MULTIAGENT_ENVS: dict[str, str] = {
 }
 
 
+def is_multiagent(env_id: str) -> bool:
+    """Whether ``env_id`` names a multi-agent (PettingZoo) env."""
+    return env_id in list_multiagent_envs()
+
+
 def list_multiagent_envs() -> list[str]:
     """The sorted multi-agent env ids."""
     return sorted(MULTIAGENT_ENVS)
@@ -181,6 +186,7 @@ __all__ = [
     "ExpertMultiAgent",
     "MultiAgentReport",
     "RandomMultiAgent",
+    "is_multiagent",
     "is_parallel",
     "list_multiagent_envs",
     "make_aec",

@@ -47,14 +47,12 @@ def _agents(policy: str, n: int, seed: int, greedy: bool):
 
         agents = [RandomAgent(seed + i) if policy == "random" else ExpertAgent() for i in range(n)]
         return lambda idx, obs, infos, envs: [agents[i].act(obs[i], infos[i], envs[i]) for i in idx]
-    if not Path(policy).exists():
-        raise RunError(
-            f"--policy must be random, expert or a run / exported model directory, got {policy!r}, "
-            "which does not exist"
-        )
     import torch
 
+    from lmrl.pipelines.agents import require_policy_dir
     from lmrl.pipelines.evaluate import load_policy
+
+    require_policy_dir(policy)
 
     text_policy = load_policy(policy)
     generator = torch.Generator().manual_seed(seed)
@@ -94,7 +92,7 @@ def collect(
         ``path``, ``episodes``, ``rows``, ``success_rate``, ``mean_return`` (multi-agent: over
         the written seats).
     """
-    from lmrl.pipelines.multiagent import is_multiagent
+    from lmrl.envs.multiagent import is_multiagent
 
     if is_multiagent(env_id):
         rows, successes, returns = _play_multiagent(env_id, policy, opponent, n, seed, env_kwargs, greedy, progress)
@@ -159,23 +157,6 @@ def _play(env_id, policy, n, seed, env_kwargs, greedy, progress) -> tuple[list[d
     return rows, successes, returns
 
 
-def _multiagent_player(kind: str, seed: int, greedy: bool, role: str):
-    """A multi-agent agent (``act(agent, obs, info, env)``) for random, expert or a policy directory."""
-    from lmrl.envs.multiagent import ExpertMultiAgent, RandomMultiAgent
-
-    if kind == "random":
-        return RandomMultiAgent(seed)
-    if kind == "expert":
-        return ExpertMultiAgent()
-    if not Path(kind).exists():
-        raise RunError(
-            f"--{role} must be random, expert or a run / exported model directory, got {kind!r}, which does not exist"
-        )
-    from lmrl.pipelines.evaluate import PolicyMultiAgent, load_policy
-
-    return PolicyMultiAgent(load_policy(kind), greedy=greedy, seed=seed)
-
-
 def _play_multiagent(
     env_id, policy, opponent, n, seed, env_kwargs, greedy, progress
 ) -> tuple[list[dict], list[bool], list[float]]:
@@ -186,8 +167,10 @@ def _play_multiagent(
 
     env = make_aec(env_id, **(env_kwargs or {}))  # unknown id / bad kwargs: a clear error first
     seats = list(env.possible_agents)
-    player = _multiagent_player(policy, seed, greedy, "policy")
-    other = _multiagent_player(opponent, seed + 1, greedy, "opponent") if opponent is not None else None
+    from lmrl.pipelines.agents import make_agent
+
+    player = make_agent(policy, seed, greedy, multiagent=True)
+    other = make_agent(opponent, seed + 1, greedy, multiagent=True, role="opponent") if opponent is not None else None
     rows: list[dict[str, Any]] = []
     successes: list[bool] = []
     returns: list[float] = []

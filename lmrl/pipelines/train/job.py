@@ -390,8 +390,8 @@ def _meta(cfg, prepared: Prepared) -> dict[str, Any]:
         action_mode = "choose"
         if len(prepared.env_ids) == 1:
             from lmrl.envs.catalog import env_info
+            from lmrl.envs.multiagent import is_multiagent
             from lmrl.errors import UnknownEnvError
-            from lmrl.pipelines.multiagent import is_multiagent
 
             meta["env_id"] = prepared.env_ids[0]
             if not is_multiagent(meta["env_id"]):  # multi-agent envs act in choose mode
