@@ -24,6 +24,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+#: Where ``--quick`` runs go unless ``--out`` says otherwise (git-ignored: see ``benchmarks/.gitignore``).
+QUICK_RESULTS = RESULTS / "quick"
 WORK = ROOT / "runs" / "bench"
 
 
@@ -35,10 +37,16 @@ def parser(name: str, doc: str | None) -> argparse.ArgumentParser:
     p.add_argument(
         "--quick", action="store_true", help="tiny sizes: seconds, for tests and smoke runs"
     )
-    p.add_argument("--out", default=str(RESULTS), help=f"where the JSON goes (default: {RESULTS})")
+    p.add_argument(
+        "--out",
+        default=None,
+        help=f"where the JSON goes (default: {RESULTS}; with --quick: {QUICK_RESULTS}). "
+        "A --quick run never overwrites the JSON of a full run",
+    )
     p.add_argument(
         "--work", default=str(WORK), help=f"scratch space: models, runs (default: {WORK})"
     )
+    p.set_defaults(benchmark=name)
     p.add_argument(
         "--threads",
         type=int,
@@ -49,8 +57,73 @@ def parser(name: str, doc: str | None) -> argparse.ArgumentParser:
     return p
 
 
+def tool(name: str) -> str:
+    """The path of a console script installed beside this interpreter (e.g. ``py-spy``).
+
+    A venv's scripts sit next to its ``python``; looking them up there works when the venv is
+    not activated (``.venv/bin/lmrl bench``), where a bare name on ``PATH`` would not.
+
+    Args:
+        name: The script's name.
+
+    Raises:
+        SystemExit: Neither beside ``sys.executable`` nor on ``PATH``.
+    """
+    import shutil
+
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise SystemExit(
+            f"error: `{name}` is not installed beside {sys.executable} nor on PATH; "
+            f"{sys.executable} -m pip install {name}"
+        )
+    return found
+
+
+def out_dir(args: argparse.Namespace) -> Path:
+    """Where this run's JSON goes: ``--out``, else the quick folder for ``--quick``, else the results.
+
+    Args:
+        args: Parsed arguments with ``out`` (None when not given) and ``quick``.
+    """
+    if args.out:
+        return Path(args.out)
+    return QUICK_RESULTS if args.quick else RESULTS
+
+
+def check_out(path: Path, quick: bool) -> None:
+    """Refuses to let a quick run overwrite the JSON of a full run.
+
+    Args:
+        path: The JSON file the run is about to write.
+        quick: Whether this run is a ``--quick`` one.
+
+    Raises:
+        SystemExit: ``path`` holds a full run (``"quick": false``) and this run is quick.
+    """
+    if not quick or not path.is_file():
+        return
+    try:
+        recorded_quick = json.loads(path.read_text()).get("quick", False)
+    except (ValueError, AttributeError):
+        recorded_quick = False  # unreadable: treat it as a recorded result, keep it
+    if not recorded_quick:
+        raise SystemExit(
+            f"error: {path} holds a full run; a --quick run does not overwrite it. "
+            f"Leave out --out (quick runs go to {QUICK_RESULTS}) or pass another --out"
+        )
+
+
 def setup(args: argparse.Namespace) -> float:
-    """Applies ``--threads`` (this process and the Ray workers it starts); returns the start time."""
+    """Applies ``--threads`` (this process and the Ray workers it starts); returns the start time.
+
+    Also checks, before anything is measured, that a quick run will not overwrite a full run's JSON.
+    """
+    if getattr(args, "benchmark", None):
+        check_out(out_dir(args) / f"{args.benchmark}.json", bool(args.quick))
     import torch
 
     torch.set_num_threads(max(1, args.threads))
@@ -160,7 +233,8 @@ def report(
         baseline: The baseline side's headline figures.
         ratio_value: The headline ratio.
         ratio_meaning: What the ratio divides, e.g. ``"lmrl tokens/s / transformers generate tokens/s"``.
-        target: ``{"min": 0.9, "description": ...}`` when the issue sets a target; ``met`` is filled in.
+        target: ``{"min": 0.9, "description": ...}`` when the issue sets a target; ``met`` and
+            ``applies_to`` (the full sizes: a ``--quick`` run is not judged against it) are filled in.
         extra: Anything else worth keeping (configs, curves, profiles).
         started: ``time.perf_counter()`` at the start, for the wall time.
     """
@@ -174,15 +248,17 @@ def report(
         table.add_row(*(_cell(c) for c in row))
     console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
     console.print(table)
+    verdict = ""
     if target is not None:
         target = dict(target)
         target["met"] = ratio_value is not None and ratio_value >= target["min"]
+        target["applies_to"] = "full sizes"  # a quick run is a smoke test, see BENCHMARKS.md
+        if args.quick:
+            verdict = (f" (target >= {target['min']} is for the full sizes; this quick run is "
+                       f"{'above' if target['met'] else 'below'} it)")  # fmt: skip
+        else:
+            verdict = f" (target >= {target['min']}: {'met' if target['met'] else 'MISSED'})"
     shown = "-" if ratio_value is None else f"{ratio_value:.3f}"
-    verdict = (
-        ""
-        if target is None
-        else f" (target >= {target['min']}: {'met' if target['met'] else 'MISSED'})"
-    )
     console.print(f"ratio {shown} = {ratio_meaning}{verdict}", highlight=False)
     data = {
         "benchmark": name,
@@ -205,9 +281,10 @@ def report(
         ),
         **(extra or {}),
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = out_dir(args)
     path = out / f"{name}.json"
+    check_out(path, bool(args.quick))
+    out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")
     console.print(f"wrote {path}", highlight=False)
     return path

@@ -38,6 +38,29 @@ import common  # noqa: E402
 MiB = 1 << 20
 
 
+def lmrl_command(*args: str) -> list[str]:
+    """``lmrl ARGS`` started from this interpreter, not looked up on ``PATH``.
+
+    A user who runs ``.venv/bin/lmrl bench`` without activating the venv has no ``lmrl``
+    on ``PATH``; ``python -m lmrl.platform.cli`` with this process's Python always resolves.
+    """
+    return [sys.executable, "-m", "lmrl.platform.cli", *args]
+
+
+def quickstart_command(out: Path, quick: bool) -> list[str]:
+    """The ``lmrl quickstart`` this benchmark measures (quick: no warm start, 2 iterations)."""
+    cmd = lmrl_command("quickstart", "--out", str(out))
+    if quick:
+        cmd += ["--no-warm-start", "--set", "run.stop.iterations=2"]
+    return cmd
+
+
+def serve_command(policy_dir: str, port: int, metrics_port: int) -> list[str]:
+    """The ``lmrl serve`` whose policy replica this benchmark measures."""
+    return lmrl_command("serve", policy_dir, "--no-auth", "--port", str(port),
+                        "--metrics-port", str(metrics_port), "--max-tokens-limit", "16")  # fmt: skip
+
+
 class TreeSampler:
     """Samples the RSS of a process and its descendants in a background thread."""
 
@@ -157,8 +180,7 @@ def serve_replica(policy_dir: str, texts: list[str], args) -> dict[str, Any]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         metrics_port = sock.getsockname()[1]
-    cmd = ["lmrl", "serve", policy_dir, "--no-auth", "--port", str(port), "--metrics-port", str(metrics_port),
-           "--max-tokens-limit", "16"]  # fmt: skip
+    cmd = serve_command(policy_dir, port, metrics_port)
     proc = subprocess.Popen(cmd, env=_env(args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -203,10 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(args.work) / "memory"
     model_dir = common.tiny_model(args.work, "tiny")
     out = work / f"quickstart-{time.strftime('%H%M%S')}"
-    quick_cmd = ["lmrl", "quickstart", "--out", str(out)]
-    if args.quick:
-        quick_cmd += ["--no-warm-start", "--set", "run.stop.iterations=2"]
-    quickstart = measured(quick_cmd, args, timeout=1800)
+    quickstart = measured(quickstart_command(out, args.quick), args, timeout=1800)
     floor = measured([sys.executable, "-c", RAY_FLOOR, model_dir], args, timeout=300)
     policy_dir = export_policy_dir(model_dir, Path(args.work) / "serving" / "tiny-generate")
     texts = prompts(16 if args.quick else 64)

@@ -89,7 +89,7 @@ def main() -> None:
     procs = {
         role: subprocess.Popen(
             [
-                "py-spy",
+                common.tool("py-spy"),
                 "record",
                 "-p",
                 str(pid),
