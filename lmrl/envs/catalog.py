@@ -55,6 +55,7 @@ BUILTIN_ENVS: dict[str, str] = {
     "lmrl/TwentyQuestions-v0": "lmrl.envs.twenty_questions:TwentyQuestionsEnv",
     "lmrl/Arithmetic-v0": "lmrl.envs.arithmetic:ArithmeticEnv",
     "lmrl/SentimentSteer-v0": "lmrl.envs.sentiment_steer:SentimentSteerEnv",
+    "lmrl/Switches-v0": "lmrl.envs.switches:SwitchesEnv",
 }
 
 
@@ -78,6 +79,8 @@ class EnvEntry:
 
 
 _CATALOG: dict[str, EnvEntry] = {}
+#: Ids whose optional dependencies are missing: id -> one line saying what to install.
+_UNAVAILABLE: dict[str, str] = {}
 _builtins_done = False
 
 
@@ -188,6 +191,22 @@ def register(
         id=env_id, entry_point=entry_point, kwargs=kwargs, max_episode_steps=max_episode_steps
     )
     _CATALOG[env_id] = EnvEntry(env_id, entry_point, cls, kwargs, max_episode_steps)
+    _UNAVAILABLE.pop(env_id, None)
+
+
+def register_unavailable(env_id: str, reason: str) -> None:
+    """Lists an id whose optional dependencies are not installed (a suite behind an extra).
+
+    The id shows in ``list_envs(include_unavailable=True)`` and ``lmrl envs list``;
+    making it raises :class:`UnknownEnvError` with ``reason``, one line with the fix.
+
+    Args:
+        env_id: ``namespace/Name-vN``.
+        reason: What is missing and the command that installs it, for example
+            ``"`twx/Coin-v0` needs ...: pip install 'lmrl[twx]'"``.
+    """
+    if env_id not in _CATALOG:
+        _UNAVAILABLE[env_id] = reason
 
 
 def unregister(env_id: str) -> None:
@@ -260,6 +279,8 @@ def _resolve(env_id: str) -> str:
 
 def _entry(env_id: str) -> EnvEntry:
     env_id = _resolve(env_id)
+    if env_id in _UNAVAILABLE and env_id not in _CATALOG:
+        raise UnknownEnvError(_UNAVAILABLE[env_id])
     if env_id not in _CATALOG:
         raise UnknownEnvError(
             f"Unknown env id `{env_id}`.{did_you_mean(env_id, _CATALOG)} "
@@ -303,8 +324,15 @@ def make(env_id: str, **kwargs: Any) -> gym.Env:
     return env
 
 
-def list_envs() -> list[str]:
-    """The sorted ids in the lmrl catalog."""
+def list_envs(include_unavailable: bool = False) -> list[str]:
+    """The sorted ids in the lmrl catalog.
+
+    Args:
+        include_unavailable: Also list the ids whose optional extra is not installed
+            (:func:`env_info` describes them; :func:`make` raises with the install command).
+    """
+    if include_unavailable:
+        return sorted(set(_CATALOG) | set(_UNAVAILABLE))
     return sorted(_CATALOG)
 
 
@@ -318,6 +346,15 @@ def env_info(env_id: str) -> dict[str, Any]:
     Raises:
         UnknownEnvError: The id is not in the catalog.
     """
+    if env_id in _UNAVAILABLE and env_id not in _CATALOG:  # listed, but its extra is missing
+        return {
+            "id": env_id,
+            "entry_point": None,
+            "doc": f"(unavailable) {_UNAVAILABLE[env_id]}",
+            "default_action_mode": "unavailable",
+            "max_episode_steps": None,
+            "kwargs": {},
+        }
     entry = _entry(env_id)
     cls = entry.env_class
     return {

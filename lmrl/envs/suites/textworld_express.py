@@ -1,0 +1,300 @@
+"""TextWorld-Express games as lmrl text envs: ``twx/CookingWorld-v0``, ``twx/Coin-v0``, ...
+
+TextWorld-Express (Jansen & Côté, 2022; Apache-2.0) simulates eight text games
+in Java, reached through py4j. One JVM is started per process, the first time
+an env is reset, and shared by all envs of the process (starting one takes
+about 1.5 s; each env gets its own simulator object in it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Any, ClassVar
+
+from lmrl.envs.base import TextEnv
+from lmrl.envs.suites import match_admissible, quote, register_suite
+from lmrl.errors import ConfigError
+
+#: Id name -> TextWorld-Express game name.
+GAMES: dict[str, str] = {
+    "CookingWorld": "cookingworld",
+    "TWC": "twc",
+    "Coin": "coin",
+    "MapReader": "mapreader",
+    "Arithmetic": "arithmetic",
+    "Sorting": "sorting",
+    "SimonSays": "simonsays",
+    "PeckingOrder": "peckingorder",
+}
+#: First seed of each fold; every fold has :data:`SEEDS_PER_FOLD` games.
+FOLDS: dict[str, int] = {"train": 0, "dev": 10_000, "test": 20_000}
+SEEDS_PER_FOLD = 1000
+#: Default step limit per game: above the longest gold path over train seeds 0-199
+#: (CookingWorld's is 114 steps at the default parameters, the others' at most 34).
+MAX_STEPS: dict[str, int] = {game: 150 if game == "cookingworld" else 50 for game in GAMES.values()}
+ENV_IDS: dict[str, tuple[str, dict]] = {
+    f"twx/{name}-v0": (
+        "lmrl.envs.suites.textworld_express:TextWorldExpressEnv",
+        {"game": game, "max_steps": MAX_STEPS[game]},
+    )
+    for name, game in GAMES.items()
+}
+
+_jvm_lock = threading.Lock()
+_jvm: dict[str, Any] = {}  # {"pid": ..., "gateway": ...}: one JVM per process
+
+
+def _new_simulator() -> Any:
+    """A fresh TextWorld-Express simulator object in this process's JVM (started on first use)."""
+    with _jvm_lock:
+        if _jvm.get("pid") != os.getpid():  # none yet, or inherited through fork
+            from py4j.java_gateway import GatewayParameters, JavaGateway, launch_gateway
+            from textworld_express.constants import BASEPATH, JAR_PATH
+
+            port, proc = launch_gateway(
+                classpath=JAR_PATH, die_on_exit=True, cwd=BASEPATH, return_proc=True
+            )
+            gateway = JavaGateway(
+                gateway_parameters=GatewayParameters(auto_field=True, port=port),
+                java_process=proc,
+            )
+            _jvm.update(pid=os.getpid(), gateway=gateway)
+        return _jvm["gateway"].jvm.textworldexpress.runtime.PythonInterface()
+
+
+def game_params_text(params: str | dict[str, Any] | None) -> str:
+    """TextWorld-Express's ``"key=value,key=value"`` form of game parameters."""
+    if params is None:
+        return ""
+    if isinstance(params, dict):
+        return ",".join(f"{k}={int(v) if isinstance(v, bool) else v}" for k, v in params.items())
+    return str(params).replace(" ", "")
+
+
+class TextWorldExpressEnv(TextEnv):
+    """A TextWorld-Express game, with the simulator's valid actions as admissible actions.
+
+    ## Description
+    One of the eight TextWorld-Express games (``game``): ``cookingworld``
+    (find the ingredients of a recipe, prepare and eat the meal), ``twc``
+    (put objects where they belong), ``coin`` (find the coin and take it),
+    ``mapreader`` (carry a coin to a box, with a map), ``arithmetic``,
+    ``sorting``, ``simonsays`` and ``peckingorder``. The game is the one
+    TextWorld-Express generates for the seed, with its own game parameters
+    (``game_params``) and folds (train, dev, test: 1000 games each).
+
+    ``reset(seed=s)`` plays game ``s % 1000`` of the fold (for the train fold,
+    TextWorld-Express seed ``s`` itself); ``options={"game_seed": n}`` picks a
+    TextWorld-Express seed directly; without a seed the game is drawn from
+    ``self.np_random``.
+
+    ## Action Space
+    Text; the admissible actions are TextWorld-Express's ``validActions``
+    (``"move east"``, ``"take coin"``, ``"open fridge"``, ...; case and spacing
+    are ignored). Text that is not an admissible action is not sent to the
+    simulator: it costs the step and ``invalid_action_penalty``, and the next
+    observation says so.
+
+    ## Observation Space
+    ``{"text": str, "actions": tuple[str, ...]}``: the task description, then
+    the simulator's observation, for example::
+
+        Your task is to search the environment and find the coin.  Once you find the coin, take it.
+        You are in the kitchen. In one part of the room you see a stove. ...
+        To the East you see the pantry. To the West you see the corridor.
+
+    ## Rewards
+    TextWorld-Express's own: the change of the game's normalised score (0 to
+    1) at each step; ``invalid_action_penalty`` (-0.1) for text that is not an
+    admissible action.
+
+    ## Episode End
+    Terminated when the task succeeds (``info["success"] = True``) or fails
+    (``info["failure"] = True``, e.g. eating before cooking). Truncated after
+    ``max_steps`` steps, invalid ones included.
+
+    ## Arguments
+    ```python
+    lmrl.envs.make("twx/Coin-v0", game_params="numLocations=3,includeDoors=0",
+                   game_fold="train", max_steps=50, invalid_action_penalty=-0.1)
+    ```
+    * ``game``: the TextWorld-Express game (set by each id).
+    * ``game_params``: the game's generation parameters, ``"key=value,..."`` or a
+      dict, e.g. ``numLocations``, ``includeDoors``, ``numIngredients``,
+      ``numDistractorItems`` (TextWorld-Express's defaults when empty; an unknown
+      key or value raises :class:`~lmrl.errors.ConfigError` at the first reset).
+    * ``game_fold``: ``"train"``, ``"dev"`` or ``"test"``.
+    * ``max_steps``: step limit (registered: 150 for CookingWorld, whose gold paths
+      reach 114 steps, 50 for the others).
+    * ``invalid_action_penalty``: reward for a non-admissible action (<= 0).
+    * ``render_mode``: ``"ansi"`` or ``"human"`` (the observation text).
+
+    The expert replays TextWorld-Express's gold action sequence; it is an expert
+    from the start of an episode only (after the agent leaves the gold path it
+    plays the first admissible action). The random agent picks uniformly among
+    the admissible actions.
+
+    ## Version History
+    * v0: Initial version (textworld-express 1.1.0).
+    """
+
+    default_action_mode: ClassVar[str] = "choose"
+    max_episode_steps: ClassVar[int | None] = 50
+
+    def __init__(
+        self,
+        game: str = "coin",
+        game_params: str | dict[str, Any] | None = None,
+        game_fold: str = "train",
+        max_steps: int = 50,
+        invalid_action_penalty: float = -0.1,
+        render_mode: str | None = None,
+    ) -> None:
+        super().__init__(render_mode=render_mode)
+        if game not in GAMES.values():
+            raise ConfigError(f"game must be one of {sorted(GAMES.values())}, got {game!r}")
+        if game_fold not in FOLDS:
+            raise ConfigError(f"game_fold must be one of {list(FOLDS)}, got {game_fold!r}")
+        if max_steps < 1:
+            raise ConfigError(f"max_steps must be >= 1, got {max_steps}")
+        if invalid_action_penalty > 0:
+            raise ConfigError(f"invalid_action_penalty must be <= 0, got {invalid_action_penalty}")
+        self.game, self.game_fold = game, game_fold
+        self.game_params = game_params_text(game_params)
+        self.max_steps, self.invalid_action_penalty = int(max_steps), float(invalid_action_penalty)
+        self._sim: Any = None
+        self._loaded = False
+        self._requested_seed: int | None = None
+        self.game_seed: int | None = None
+        self.history: list[str] = []  # actions sent to the simulator this episode
+        self.steps = 0
+        self._infos: dict[str, Any] = {}
+        self._gold: list[str] = []
+        self._on_gold_path = True
+
+    # --- the simulator ----------------------------------------------------------------------
+    def _simulator(self) -> Any:
+        """The simulator, started and loaded on first use (and rebuilt after unpickling)."""
+        if self._sim is None:
+            self._sim = _new_simulator()
+            self._loaded = False
+        if not self._loaded:
+            msg = self._sim.load(self.game, self.game_params)
+            if msg:
+                raise ConfigError(
+                    f"TextWorld-Express rejected game_params={self.game_params!r} for {self.game}: "
+                    f"{str(msg).strip()}"
+                )
+            self._loaded = True
+            if self.game_seed is not None:  # unpickled mid-episode: replay to the same state
+                self._sim.generateNewGameJSON(self.game_seed, self.game_fold, True)
+                for action in self.history:
+                    self._sim.stepJSON(action)
+        return self._sim
+
+    def _parse(self, response: str) -> dict[str, Any]:
+        infos = json.loads(response)
+        infos["validActions"] = tuple(str(a) for a in infos.get("validActions", ()))
+        return infos
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        self._requested_seed = seed
+        return super().reset(seed=seed, options=options)
+
+    def _reset(self, options: dict[str, Any] | None) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+        if options and "game_seed" in options:
+            self.game_seed = int(options["game_seed"])
+        elif self._requested_seed is not None:
+            self.game_seed = FOLDS[self.game_fold] + self._requested_seed % SEEDS_PER_FOLD
+        else:
+            self.game_seed = FOLDS[self.game_fold] + int(self.np_random.integers(SEEDS_PER_FOLD))
+        self.history, self.steps = [], 0
+        sim = self._simulator()
+        self._infos = self._parse(sim.generateNewGameJSON(self.game_seed, self.game_fold, True))
+        self._infos["taskDescription"] = str(sim.getTaskDescription())
+        self._gold = [str(a) for a in sim.getGoldActionSequence()]
+        self._on_gold_path = True
+        text = f"{self._infos['taskDescription'].strip()}\n{self._infos['observation'].strip()}"
+        return text, self._infos["validActions"], self._info()
+
+    def _step(self, action: str) -> tuple[str, tuple[str, ...], float, bool, bool, dict[str, Any]]:
+        self.steps += 1
+        truncated = self.steps >= self.max_steps
+        chosen = match_admissible(action, self._infos["validActions"])
+        task = self._infos["taskDescription"].strip()
+        if chosen is None:
+            note = (
+                f"{quote(action)} is not an admissible action here; nothing happened. "
+                f"Choose one of the {len(self._infos['validActions'])} admissible actions, "
+                f"for example '{(self._infos['validActions'] or ('look around',))[0]}'."
+            )
+            text = f"{task}\n{note}\n{self._infos['look'].strip()}"
+            info = self._info(invalid=True)
+            return (
+                text,
+                self._infos["validActions"],
+                self.invalid_action_penalty,
+                False,
+                truncated,
+                info,
+            )
+        if self._on_gold_path and (
+            len(self.history) >= len(self._gold) or self._gold[len(self.history)] != chosen
+        ):
+            self._on_gold_path = False
+        before = float(self._infos["score"])
+        self._infos = {**self._parse(self._simulator().stepJSON(chosen)), "taskDescription": task}
+        self.history.append(chosen)
+        reward = float(self._infos["score"]) - before
+        success, failure = bool(self._infos["tasksuccess"]), bool(self._infos["taskfailure"])
+        text = f"{task}\n{self._infos['observation'].strip()}"
+        terminated = success or failure
+        return text, self._infos["validActions"], reward, terminated, truncated, self._info()
+
+    def _info(self, invalid: bool = False) -> dict[str, Any]:
+        return {
+            "success": bool(self._infos.get("tasksuccess", False)),
+            "failure": bool(self._infos.get("taskfailure", False)),
+            "score": float(self._infos.get("score", 0.0)),
+            "game_seed": self.game_seed,
+            "steps": self.steps,
+            "invalid_action": invalid,
+        }
+
+    def expert_action(self) -> str:
+        """The next action of TextWorld-Express's gold path (from the episode's start)."""
+        k = len(self.history)
+        if self._on_gold_path and k < len(self._gold):
+            return self._gold[k]
+        return (self._infos["validActions"] or ("look around",))[0]
+
+    def close(self) -> None:
+        """Drops this env's simulator object (the process's JVM stays up for other envs)."""
+        self._sim, self._loaded = None, False
+        super().close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_sim"], state["_loaded"] = None, False  # rebuilt and replayed on first use
+        return state
+
+
+def register_envs() -> None:
+    """Registers the ``twx/*`` ids (the ``lmrl.envs`` entry point of the ``twx`` extra)."""
+    register_suite(
+        ENV_IDS,
+        suite="TextWorld-Express",
+        extra="twx",
+        modules=("textworld_express", "py4j"),
+        also_missing=_java_problem(),
+    )
+
+
+def _java_problem() -> str | None:
+    from lmrl.envs.suites import java_missing
+
+    if java_missing():
+        return "Java 17+ on PATH (TextWorld-Express runs on the JVM): install a JRE, e.g. openjdk-17-jre-headless"
+    return None
