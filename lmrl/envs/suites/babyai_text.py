@@ -10,6 +10,8 @@ description (``babyai-text``'s ``gen_graph``).
 
 from __future__ import annotations
 
+import contextlib
+import io
 from typing import Any, ClassVar
 
 import numpy as np
@@ -213,7 +215,8 @@ class BabyAITextEnv(TextEnv):
         seed = self._requested_seed
         if seed is None:
             seed = int(self.np_random.integers(2**31 - 1))
-        obs, _ = self.world.reset(seed=seed)
+        with contextlib.redirect_stdout(io.StringIO()):  # minigrid prints rejected layouts
+            obs, _ = self.world.reset(seed=seed)
         self.mission = str(obs["mission"])
         self._views, self._taken = [self._view(obs)], []
         self._bot, self._bot_step, self.steps, self.success = None, -1, 0, False

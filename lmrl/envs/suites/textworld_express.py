@@ -31,6 +31,7 @@ GAMES: dict[str, str] = {
 #: First seed of each fold; every fold has :data:`SEEDS_PER_FOLD` games.
 FOLDS: dict[str, int] = {"train": 0, "dev": 10_000, "test": 20_000}
 SEEDS_PER_FOLD = 1000
+_UNKNOWN = "Unknown action"  # how the simulator answers text it cannot parse
 #: Default step limit per game: above the longest gold path over train seeds 0-199
 #: (CookingWorld's is 114 steps at the default parameters, the others' at most 34).
 MAX_STEPS: dict[str, int] = {game: 150 if game == "cookingworld" else 50 for game in GAMES.values()}
@@ -93,9 +94,11 @@ class TextWorldExpressEnv(TextEnv):
     ## Action Space
     Text; the admissible actions are TextWorld-Express's ``validActions``
     (``"move east"``, ``"take coin"``, ``"open fridge"``, ...; case and spacing
-    are ignored). Text that is not an admissible action is not sent to the
-    simulator: it costs the step and ``invalid_action_penalty``, and the next
-    observation says so.
+    are ignored). Other text goes to the simulator's parser, which accepts a
+    few more commands (e.g. opening what is already open, as the gold path
+    sometimes does); text it cannot parse ("Unknown action") changes nothing,
+    costs the step and ``invalid_action_penalty``, and the next observation
+    says so.
 
     ## Observation Space
     ``{"text": str, "actions": tuple[str, ...]}``: the task description, then
@@ -172,6 +175,7 @@ class TextWorldExpressEnv(TextEnv):
         self.steps = 0
         self._infos: dict[str, Any] = {}
         self._gold: list[str] = []
+        self._gold_pos = 0
         self._on_gold_path = True
 
     # --- the simulator ----------------------------------------------------------------------
@@ -215,38 +219,39 @@ class TextWorldExpressEnv(TextEnv):
         self._infos = self._parse(sim.generateNewGameJSON(self.game_seed, self.game_fold, True))
         self._infos["taskDescription"] = str(sim.getTaskDescription())
         self._gold = [str(a) for a in sim.getGoldActionSequence()]
-        self._on_gold_path = True
+        self._on_gold_path, self._gold_pos = True, 0
         text = f"{self._infos['taskDescription'].strip()}\n{self._infos['observation'].strip()}"
         return text, self._infos["validActions"], self._info()
 
     def _step(self, action: str) -> tuple[str, tuple[str, ...], float, bool, bool, dict[str, Any]]:
         self.steps += 1
         truncated = self.steps >= self.max_steps
-        chosen = match_admissible(action, self._infos["validActions"])
         task = self._infos["taskDescription"].strip()
-        if chosen is None:
+        valid = self._infos["validActions"]
+        chosen = match_admissible(action, valid)
+        # Text outside the list still goes to the simulator's parser, which understands some
+        # (the gold path has a few, such as opening what is open); what it cannot parse is invalid.
+        sent = chosen if chosen is not None else action
+        infos = None
+        if sent:
+            infos = self._parse(self._simulator().stepJSON(sent))
+            self.history.append(sent)
+        if infos is None or (chosen is None and _UNKNOWN in infos["observation"]):
             note = (
                 f"{quote(action)} is not an admissible action here; nothing happened. "
-                f"Choose one of the {len(self._infos['validActions'])} admissible actions, "
-                f"for example '{(self._infos['validActions'] or ('look around',))[0]}'."
+                f"Choose one of the {len(valid)} admissible actions, "
+                f"for example '{(valid or ('look around',))[0]}'."
             )
             text = f"{task}\n{note}\n{self._infos['look'].strip()}"
-            info = self._info(invalid=True)
-            return (
-                text,
-                self._infos["validActions"],
-                self.invalid_action_penalty,
-                False,
-                truncated,
-                info,
-            )
-        if self._on_gold_path and (
-            len(self.history) >= len(self._gold) or self._gold[len(self.history)] != chosen
-        ):
-            self._on_gold_path = False
+            reward = self.invalid_action_penalty
+            return text, valid, reward, False, truncated, self._info(invalid=True)
+        if self._on_gold_path:
+            if self._gold_pos < len(self._gold) and self._gold[self._gold_pos] == sent:
+                self._gold_pos += 1
+            else:
+                self._on_gold_path = False
         before = float(self._infos["score"])
-        self._infos = {**self._parse(self._simulator().stepJSON(chosen)), "taskDescription": task}
-        self.history.append(chosen)
+        self._infos = {**infos, "taskDescription": task}
         reward = float(self._infos["score"]) - before
         success, failure = bool(self._infos["tasksuccess"]), bool(self._infos["taskfailure"])
         text = f"{task}\n{self._infos['observation'].strip()}"
@@ -264,10 +269,16 @@ class TextWorldExpressEnv(TextEnv):
         }
 
     def expert_action(self) -> str:
-        """The next action of TextWorld-Express's gold path (from the episode's start)."""
-        k = len(self.history)
-        if self._on_gold_path and k < len(self._gold):
-            return self._gold[k]
+        """The next admissible action of TextWorld-Express's gold path (from the episode's start)."""
+        valid = self._infos["validActions"]
+        # The gold path holds a few no-ops the simulator rejects now (opening what is open): skip.
+        while (
+            self._gold_pos < len(self._gold)
+            and match_admissible(self._gold[self._gold_pos], valid) is None
+        ):
+            self._gold_pos += 1
+        if self._on_gold_path and self._gold_pos < len(self._gold):
+            return self._gold[self._gold_pos]
         return (self._infos["validActions"] or ("look around",))[0]
 
     def close(self) -> None:

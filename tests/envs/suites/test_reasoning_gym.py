@@ -1,0 +1,107 @@
+"""reasoning-gym adapter: the dataset's own seeds and scorer, exclusions, expert, bad input."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import lmrl
+from lmrl.envs import ExpertAgent, RandomAgent, run_episodes
+from lmrl.envs.checks import MALFORMED_ACTIONS, check_env_id
+from lmrl.errors import ConfigError
+
+reasoning_gym = pytest.importorskip("reasoning_gym")  # the reasoning-gym extra (test extra)
+from lmrl.envs.suites.reasoning_gym import (  # noqa: E402
+    DATASETS,
+    EXCLUDED,
+    ReasoningGymEnv,
+    audit_dataset,
+    clean_answer,
+    to_charset,
+)
+
+
+def test_ids_registered_and_exclusions_left_out():
+    ids = set(lmrl.envs.list_envs())
+    assert {f"rg/{name}-v0" for name in DATASETS} <= ids
+    assert not {f"rg/{name}-v0" for name in EXCLUDED} & ids
+    assert "game_of_life_halting" in EXCLUDED
+    assert set(DATASETS) | set(EXCLUDED) == set(reasoning_gym.factory.DATASETS)
+
+
+def test_excluded_dataset_refused_with_the_reason():
+    with pytest.raises(ConfigError, match="reward-hackable: any non-empty answer scores 1.0"):
+        ReasoningGymEnv(dataset="game_of_life_halting")
+
+
+def test_env_checks_pass():
+    results = check_env_id("rg/leg_counting-v0", episodes=5)
+    assert all(r.ok for r in results), [(r.name, r.detail) for r in results if not r.ok]
+
+
+def test_seed_is_the_datasets_index_and_reward_is_its_scorer():
+    env = lmrl.envs.make("rg/leg_counting-v0", config={"min_animals": 2, "max_animals": 4})
+    obs, info = env.reset(seed=11)
+    ds = reasoning_gym.create_dataset(
+        "leg_counting", size=10_000, seed=0, min_animals=2, max_animals=4
+    )
+    entry = ds[11]
+    assert obs["text"] == entry["question"] and obs["actions"] == () and info["index"] == 11
+    wrong = str(int(entry["answer"]) + 2)
+    _, reward, terminated, _, info = env.step(wrong)
+    assert reward == ds.score_answer(wrong, entry=entry) and terminated and not info["success"]
+    env.reset(seed=11)
+    _, reward, _, _, info = env.step(f"  {entry['answer']} ")
+    assert reward == 1.0 and info["success"]
+    env.close()
+
+
+def test_grpo_group_same_seed_same_problem():
+    envs = [lmrl.envs.make("rg/chain_sum-v0") for _ in range(4)]
+    texts = {env.reset(seed=3)[0]["text"] for env in envs}
+    assert len(texts) == 1
+
+
+def test_expert_beats_random():
+    expert = run_episodes("rg/basic_arithmetic-v0", ExpertAgent(), n=20)
+    rand = run_episodes("rg/basic_arithmetic-v0", RandomAgent(0), n=20)
+    assert expert.success_rate == 1.0
+    assert rand.success_rate < 0.3
+
+
+def test_multiline_answers_keep_their_lines():
+    env = lmrl.envs.make("rg/rotate_matrix-v0")
+    env.reset(seed=0)
+    answer = env.unwrapped.expert_action()
+    assert "\n" in answer
+    _, reward, *_ = env.step(answer)
+    assert reward == 1.0
+    assert clean_answer("1  2\x00\n 3 4\r\n") == "1 2\n3 4"
+    env.close()
+
+
+def test_questions_in_printable_charset():
+    assert to_charset("x \u2192 y, 90\u00b0, \u222b x dx, caf\u00e9, \u2603") == (
+        "x -> y, 90 degrees, integral  x dx, cafe, ?"
+    )
+    env = lmrl.envs.make("rg/simple_geometry-v0")
+    obs, _ = env.reset(seed=0)
+    assert obs in env.observation_space and "degrees" in obs["text"]
+    env.close()
+
+
+def test_audit_of_a_registered_dataset():
+    report = audit_dataset("leg_counting", n=10)
+    assert report["expert"] == 1.0 and report["best_constant"][0] < 0.9
+
+
+@pytest.mark.parametrize("label", list(MALFORMED_ACTIONS))
+def test_bad_input_scores_zero_and_is_explained(label):
+    env = lmrl.envs.make("rg/leg_counting-v0")
+    env.reset(seed=0)
+    obs, reward, terminated, truncated, info = env.step(MALFORMED_ACTIONS[label])
+    assert reward == 0.0 and terminated and not info["success"]
+    assert "scores 0" in obs["text"]
+    assert obs in env.observation_space and math.isfinite(reward)
+    env.close()

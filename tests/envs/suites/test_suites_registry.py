@@ -1,0 +1,69 @@
+"""Suite registration: lmrl's own entry points, and ids whose extra is missing listed as unavailable."""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+import pytest
+
+import lmrl
+from lmrl.envs import catalog
+from lmrl.envs.suites import install_hint, missing_modules, register_suite
+from lmrl.envs.suites import textworld_express as twx
+from lmrl.errors import UnknownEnvError
+
+FAKE = {"nosuite/Thing-v0": ("lmrl.envs.maze:MazeEnv", {})}
+
+
+@pytest.fixture
+def unavailable_suite():
+    """A suite whose package really is not installed, registered the way the real ones are."""
+    register_suite(FAKE, suite="NoSuite", extra="nosuite", modules=("lmrl_no_such_package_x",))
+    yield "nosuite/Thing-v0"
+    catalog._UNAVAILABLE.pop("nosuite/Thing-v0", None)
+
+
+def test_lmrl_declares_the_suite_entry_points():
+    eps = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="lmrl.envs")}
+    assert eps.get("twx") == "lmrl.envs.suites.textworld_express:register_envs"
+    assert eps.get("babyai") == "lmrl.envs.suites.babyai_text:register_envs"
+    assert eps.get("textarena") == "lmrl.envs.suites.textarena:register_envs"
+    assert eps.get("reasoning-gym") == "lmrl.envs.suites.reasoning_gym:register_envs"
+
+
+def test_missing_modules_checks_without_importing():
+    assert missing_modules(["json", "lmrl_no_such_package_x"]) == ["lmrl_no_such_package_x"]
+
+
+def test_unavailable_id_listed_with_install_command(unavailable_suite):
+    assert unavailable_suite not in lmrl.envs.list_envs()
+    assert unavailable_suite in catalog.list_envs(include_unavailable=True)
+    info = catalog.env_info(unavailable_suite)
+    assert info["default_action_mode"] == "unavailable"
+    assert info["doc"].startswith("(unavailable)") and install_hint("nosuite") in info["doc"]
+
+
+def test_making_an_unavailable_id_is_one_clear_line(unavailable_suite):
+    with pytest.raises(UnknownEnvError) as caught:
+        lmrl.envs.make(unavailable_suite)
+    message = str(caught.value)
+    assert message == (
+        "`nosuite/Thing-v0` needs the NoSuite suite (lmrl_no_such_package_x not installed): "
+        "pip install 'lmrl[nosuite]'"
+    )
+    assert "\n" not in message
+
+
+def test_registering_once_available_replaces_the_unavailable_entry(unavailable_suite):
+    catalog.register(unavailable_suite, "lmrl.envs.maze:MazeEnv")
+    try:
+        assert unavailable_suite in lmrl.envs.list_envs()
+        assert catalog.env_info(unavailable_suite)["default_action_mode"] == "choose"
+    finally:
+        catalog.unregister(unavailable_suite)
+
+
+def test_twx_without_java_is_unavailable_with_the_fix(monkeypatch):
+    monkeypatch.setenv("PATH", "")
+    problem = twx._java_problem()
+    assert problem is not None and "Java 17+ on PATH" in problem
