@@ -101,12 +101,17 @@ class TextWorldExpressEnv(TextEnv):
     says so.
 
     ## Observation Space
-    ``{"text": str, "actions": tuple[str, ...]}``: the task description, then
-    the simulator's observation, for example::
+    ``{"text": str, "actions": tuple[str, ...]}``: the task description, the
+    simulator's observation, then (with ``show_look``) the room as ``look
+    around`` describes it and the inventory, so each text shows the whole
+    state, as TextWorld-Express's own baselines see it. For example::
 
-        Your task is to search the environment and find the coin.  Once you find the coin, take it.
+        You are hungry! Let's cook a delicious meal. Check the cookbook in the kitchen ...
+        You take the cookbook.
         You are in the kitchen. In one part of the room you see a stove. ...
-        To the East you see the pantry. To the West you see the corridor.
+        To the South you see the backyard. To the East you see the pantry.
+        Inventory (maximum capacity is 2 items):
+          a cookbook
 
     ## Rewards
     TextWorld-Express's own: the change of the game's normalised score (0 to
@@ -121,7 +126,7 @@ class TextWorldExpressEnv(TextEnv):
     ## Arguments
     ```python
     lmrl.envs.make("twx/Coin-v0", game_params="numLocations=3,includeDoors=0",
-                   game_fold="train", max_steps=50, invalid_action_penalty=-0.1)
+                   game_fold="train", max_steps=50, invalid_action_penalty=-0.1, show_look=True)
     ```
     * ``game``: the TextWorld-Express game (set by each id).
     * ``game_params``: the game's generation parameters, ``"key=value,..."`` or a
@@ -132,6 +137,7 @@ class TextWorldExpressEnv(TextEnv):
     * ``max_steps``: step limit (registered: 150 for CookingWorld, whose gold paths
       reach 114 steps, 50 for the others).
     * ``invalid_action_penalty``: reward for a non-admissible action (<= 0).
+    * ``show_look``: add the room description and the inventory after each observation.
     * ``render_mode``: ``"ansi"`` or ``"human"`` (the observation text).
 
     The expert replays TextWorld-Express's gold action sequence; it is an expert
@@ -153,9 +159,11 @@ class TextWorldExpressEnv(TextEnv):
         game_fold: str = "train",
         max_steps: int = 50,
         invalid_action_penalty: float = -0.1,
+        show_look: bool = True,
         render_mode: str | None = None,
     ) -> None:
         super().__init__(render_mode=render_mode)
+        self.show_look = bool(show_look)
         if game not in GAMES.values():
             raise ConfigError(f"game must be one of {sorted(GAMES.values())}, got {game!r}")
         if game_fold not in FOLDS:
@@ -220,7 +228,7 @@ class TextWorldExpressEnv(TextEnv):
         self._infos["taskDescription"] = str(sim.getTaskDescription())
         self._gold = [str(a) for a in sim.getGoldActionSequence()]
         self._on_gold_path, self._gold_pos = True, 0
-        text = f"{self._infos['taskDescription'].strip()}\n{self._infos['observation'].strip()}"
+        text = self._text(self._infos["observation"])
         return text, self._infos["validActions"], self._info()
 
     def _step(self, action: str) -> tuple[str, tuple[str, ...], float, bool, bool, dict[str, Any]]:
@@ -242,7 +250,7 @@ class TextWorldExpressEnv(TextEnv):
                 f"Choose one of the {len(valid)} admissible actions, "
                 f"for example '{(valid or ('look around',))[0]}'."
             )
-            text = f"{task}\n{note}\n{self._infos['look'].strip()}"
+            text = self._text(note)
             reward = self.invalid_action_penalty
             return text, valid, reward, False, truncated, self._info(invalid=True)
         if self._on_gold_path:
@@ -254,9 +262,19 @@ class TextWorldExpressEnv(TextEnv):
         self._infos = {**infos, "taskDescription": task}
         reward = float(self._infos["score"]) - before
         success, failure = bool(self._infos["tasksuccess"]), bool(self._infos["taskfailure"])
-        text = f"{task}\n{self._infos['observation'].strip()}"
+        text = self._text(self._infos["observation"])
         terminated = success or failure
         return text, self._infos["validActions"], reward, terminated, truncated, self._info()
+
+    def _text(self, event: str) -> str:
+        """Task, what just happened, then the room and the inventory (as TWX's baselines see it)."""
+        parts = [self._infos["taskDescription"].strip(), event.strip()]
+        look = str(self._infos.get("look", "")).strip()
+        if self.show_look and look and look != event.strip():
+            parts.append(look)
+        if self.show_look and self._infos.get("inventory"):
+            parts.append(str(self._infos["inventory"]).strip())
+        return "\n".join(parts)
 
     def _info(self, invalid: bool = False) -> dict[str, Any]:
         return {
