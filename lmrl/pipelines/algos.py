@@ -24,11 +24,13 @@ from lmrl.envs.adapter import AdapterConfig, TokenizedEnv
 from lmrl.errors import ConfigError
 from lmrl.pipelines.config import RunConfig
 from lmrl.pipelines.learner import GROUP_INFO, DropMaskedRows, GroupAdvantages, LMPPOLearner
+from lmrl.pipelines.policy_setup import adapter_config, is_pretrained, lora_settings
 from lmrl.policies.module import LMPolicyModule
 from lmrl.policies.q_module import LMQModule
 
 __all__ = [
     "GROUP_INFO",
+    "adapter_config",
     "DropMaskedRows",
     "GroupAdvantages",
     "LMPPOLearner",
@@ -124,21 +126,10 @@ class SuccessCallback(RLlibCallback):
 
 
 
-def adapter_config(cfg: RunConfig) -> AdapterConfig:
-    """The adapter shapes implied by the policy section."""
-    p = cfg.policy
-    return AdapterConfig(
-        action_mode=p.action_mode,
-        max_prompt_tokens=p.max_prompt_tokens,
-        max_new_tokens=p.max_new_tokens,
-        max_candidates=p.max_candidates,
-        max_candidate_tokens=p.max_candidate_tokens,
-    )
-
-
 def module_spec(cfg: RunConfig, model_path: str, obs_space: gym.Space, act_space: gym.Space) -> RLModuleSpec:
     """The RLModule spec for the LLM policy (or, for DQN, Q-function) loaded from ``model_path``."""
     a, p = cfg.algorithm, cfg.policy
+    adapter = adapter_config(cfg)
     if a.name == "DQN":
         return RLModuleSpec(
             module_class=LMQModule,
@@ -165,6 +156,12 @@ def module_spec(cfg: RunConfig, model_path: str, obs_space: gym.Space, act_space
             "init_seed": p.init_seed,
             "kl_ref": a.kl_ref_coeff > 0.0,
             "critic": a.advantage_estimator == "gae",  # non-gae estimators are PPO-only (config check)
+            "lora": lora_settings(cfg),
+            "choice_scoring": adapter.choice_scoring,
+            "choice_temperature": adapter.choice_temperature,
+            "value_norm": is_pretrained(cfg),
+            "autocast": p.autocast,
+            "gradient_checkpointing": p.gradient_checkpointing,
         },
     )
 

@@ -13,6 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+#: Names of the randomly initialised presets (lmrl.policies.lm.PRESETS; not imported here: torch).
+PRESET_NAMES: tuple[str, ...] = ("tiny", "small")
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -25,13 +28,55 @@ class EnvConfig(_Section):
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the env constructor.")
 
 
+class LoraSection(_Section):
+    """LoRA adapters (``peft``) on the policy's LM: only they and the value head train."""
+
+    enabled: bool | Literal["auto"] = Field(
+        "auto", description="auto: on for pretrained models (catalog names, directories, hub ids), off for presets."
+    )
+    r: int = Field(16, ge=1, le=1024, description="LoRA rank.")
+    alpha: float = Field(32.0, gt=0.0, description="LoRA scaling numerator (scale = alpha / r).")
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        "all-linear",
+        description="Module names to adapt (e.g. [q_proj, v_proj]) or all-linear (every linear layer but the LM head).",
+    )
+
+    @model_validator(mode="after")
+    def _check_targets(self) -> LoraSection:
+        if isinstance(self.target_modules, list) and not self.target_modules:
+            raise ValueError("policy.lora.target_modules is empty; name modules (e.g. [q_proj, v_proj]) or use all-linear")
+        return self
+
+
 class PolicyConfig(_Section):
     """The LLM-backed policy."""
 
     model: str = Field(
         "tiny",
-        description="A preset name (tiny, small), a local HF model directory, or a hub id.",
+        description="A preset name (tiny, small), a model catalog name (lmrl models list), "
+        "a local HF model directory, or a hub id.",
     )
+    lora: LoraSection = Field(default_factory=LoraSection)
+    chat: bool | Literal["auto"] = Field(
+        "auto",
+        description="Render observations through the model's chat template (a system message from the "
+        "env's documentation, the observation as the user turn). auto: when the tokenizer has one.",
+    )
+    choice_scoring: Literal["mean", "sum", "auto"] = Field(
+        "auto",
+        description="Choose mode: score a candidate by the mean (length-normalised, GLAM) or the sum of its "
+        "token log-probs. auto: mean for presets, sum for pretrained models.",
+    )
+    choice_temperature: float | None = Field(
+        None,
+        gt=0.0,
+        description="Choose mode: the candidate scores are divided by this before the softmax "
+        "(null: policy.temperature for presets, calibrated default for pretrained models).",
+    )
+    autocast: Literal["none", "bf16"] = Field(
+        "none", description="bf16 autocast of the LM's forward passes (CPU and GPU); weights stay fp32."
+    )
+    gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass (less memory).")
     action_mode: Literal["choose", "generate"] = Field(
         "choose",
         description="choose: score the env's admissible actions; generate: sample free text.",

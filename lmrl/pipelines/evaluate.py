@@ -18,6 +18,7 @@ import lmrl.envs
 from lmrl.envs.agents import ExpertAgent, RandomAgent
 from lmrl.envs.rollout import RolloutReport, run_episodes
 from lmrl.errors import PolicyError
+from lmrl.pipelines.config import RunConfig
 from lmrl.pipelines.multiagent import MULTIAGENT_FILE
 from lmrl.policies.text_policy import META_FILE, PolicyAgent, TextPolicy
 
@@ -35,6 +36,38 @@ def resolve_policy_dir(path: str | Path) -> Path:
         f"`{path}` holds no exported policy ({META_FILE} missing); pass a run directory that "
         "finished training, or its `export/` folder"
     )
+
+
+def is_bare_model(path: str) -> bool:
+    """True for a model with no lmrl policy around it: a catalog name or an HF directory without ``lmrl.json``."""
+    from lmrl.policies.lm import is_local_model_dir
+    from lmrl.policies.models import CATALOG
+
+    if path in CATALOG:
+        return True
+    p = Path(path)
+    return is_local_model_dir(p) and not (p / META_FILE).is_file() and not (p / "export" / META_FILE).is_file()
+
+
+def zero_shot_config(model: str, env_id: str) -> RunConfig:
+    """The run config ``lmrl train`` would start ``model`` on ``env_id`` with (the env's own action mode)."""
+    mode = lmrl.envs.env_info(env_id).get("default_action_mode") or "choose"
+    return RunConfig.model_validate({"env": {"id": env_id}, "policy": {"model": model, "action_mode": mode}})
+
+
+def zero_shot_policy(cfg: RunConfig) -> TextPolicy:
+    """The untrained ``cfg.policy.model`` as a policy for ``cfg.env.id``, prompted as training would prompt it.
+
+    Args:
+        cfg: A run config; its ``policy`` section decides the prompt (chat or
+            plain), candidate scoring and temperature, exactly as ``lmrl train`` would.
+    """
+    from lmrl.pipelines.policy_setup import adapter_config
+    from lmrl.policies.lm import load_lm
+
+    lm, tokenizer = load_lm(cfg.policy.model)
+    meta = {"env_id": cfg.env.id, "env_kwargs": dict(cfg.env.kwargs), "zero_shot": cfg.policy.model}
+    return TextPolicy(lm, tokenizer, adapter_config(cfg), cfg.policy.temperature, meta)
 
 
 def load_policy(path: str | Path) -> TextPolicy:
@@ -95,21 +128,37 @@ def evaluate(
     seed: int = 0,
     out_dir: str | None = None,
     transcripts: int = 5,
+    zero_shot: RunConfig | None = None,
 ) -> dict[str, Any]:
     """Greedy and sampled success rate and mean return, beside random and expert baselines.
 
     Args:
-        path: A run directory or exported policy directory.
+        path: A run directory or exported policy directory; or, zero-shot, a
+            model (a catalog name or an HF directory without ``lmrl.json``)
+            with ``env_id``.
         env_id: The env to evaluate on (default: the one the policy was trained on).
         n: Episodes per agent (seeds ``seed .. seed + n - 1``).
         seed: First seed.
         out_dir: Where to write ``eval.json`` and ``transcripts.jsonl``
             (default: ``<policy dir>/../eval``).
         transcripts: Greedy episodes to save as transcripts.
+        zero_shot: Zero-shot only: the run config whose ``env`` and ``policy``
+            sections decide the prompting (default: the env's defaults, as
+            ``lmrl train`` would set them for ``path``).
 
     Returns:
         The report (also written to ``eval.json``).
     """
+    if is_bare_model(str(path)):
+        if not env_id and zero_shot is None:
+            raise PolicyError(f"`{path}` is a model, not a trained policy: pass --env ID to evaluate it zero-shot")
+        cfg = zero_shot or zero_shot_config(str(path), str(env_id))
+        lmrl.envs.make(cfg.env.id, **cfg.env.kwargs).close()
+        name = Path(str(path)).name or str(path)
+        out = out_dir or str(Path("runs") / f"zero-shot-{name}-{cfg.env.id.replace('/', '-')}")
+        return _evaluate_policy(zero_shot_policy(cfg), str(path), cfg.env.id, dict(cfg.env.kwargs), n, seed, Path(out), transcripts)
+    if zero_shot is not None:
+        raise PolicyError("--set applies to zero-shot evaluation of a model only; a trained policy keeps its settings")
     for candidate in (Path(path), Path(path) / "export"):
         if (candidate / MULTIAGENT_FILE).is_file():
             return evaluate_multiagent(candidate, n=n, seed=seed, out_dir=out_dir)
@@ -128,11 +177,24 @@ def evaluate(
         plan = {"env_id": env_id, "env_kwargs": env_kwargs, "policies": dict.fromkeys(agents, "policy"), "scripted": {}}
         return evaluate_multiagent(policy_dir, n=n, seed=seed, out_dir=out_dir, plan=plan, policies={"policy": policy})
     lmrl.envs.make(env_id, **env_kwargs).close()  # unknown id -> clear error before any work
+    out = Path(out_dir) if out_dir else policy_dir.parent / "eval"
+    return _evaluate_policy(policy, str(policy_dir), env_id, env_kwargs, n, seed, out, transcripts)
+
+
+def _evaluate_policy(
+    policy: TextPolicy,
+    label: str,
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    n: int,
+    seed: int,
+    out: Path,
+    transcripts: int,
+) -> dict[str, Any]:
     greedy = run_policy_episodes(policy, env_id, n, seed, True, env_kwargs, keep_transcripts=transcripts)
     sampled = run_policy_episodes(policy, env_id, n, seed, False, env_kwargs)
     random_ = run_episodes(env_id, RandomAgent(seed), n, seed, env_kwargs)
     expert = run_episodes(env_id, ExpertAgent(), n, seed, env_kwargs)
-    out = Path(out_dir) if out_dir else policy_dir.parent / "eval"
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "transcripts.jsonl", "w", encoding="utf-8") as f:
         for i, steps in enumerate(greedy.transcripts):
@@ -146,7 +208,7 @@ def evaluate(
             }
             f.write(json.dumps(record) + "\n")
     report = {
-        "policy": str(policy_dir),
+        "policy": label,
         "env_id": env_id,
         "episodes": n,
         "seed": seed,

@@ -18,6 +18,7 @@ import torch
 import lmrl
 from lmrl.envs.adapter import AdapterConfig
 from lmrl.policies.lm import load_lm
+from lmrl.policies.lora import LoraSettings, apply_lora, merged
 from lmrl.policies.text_policy import META_FILE
 
 
@@ -30,6 +31,7 @@ def export_policy(
     adapter: AdapterConfig,
     temperature: float = 1.0,
     extra: dict[str, Any] | None = None,
+    lora: dict[str, Any] | None = None,
 ) -> Path:
     """Writes an exported policy directory from an RLModule state dict.
 
@@ -41,15 +43,22 @@ def export_policy(
         adapter: Action mode, shapes and prompt format.
         temperature: Sampling temperature used in training.
         extra: More fields for ``lmrl.json`` (e.g. training figures).
+        lora: The ``LoraSettings`` the module trained with (its state then holds the
+            adapter only); the export merges the adapter into the base weights.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     lm, tokenizer = load_lm(init_model_path)
+    if lora:
+        lm = apply_lora(lm, LoraSettings(**lora))
     lm_state = {k[len("lm.") :]: torch.as_tensor(v) for k, v in module_state.items() if k.startswith("lm.")}
     missing, unexpected = lm.load_state_dict(lm_state, strict=False)
+    if lora:  # only the adapter travels; the base comes from init_model_path
+        missing = [k for k in missing if "lora_" in k]
     missing = [k for k in missing if not k.endswith("lm_head.weight")]  # tied to the embeddings
     if missing or unexpected:
         raise RuntimeError(f"export: state does not match the model (missing {missing}, unexpected {unexpected})")
+    lm = merged(lm)
     lm.save_pretrained(out)
     tokenizer.save_pretrained(out)
     heads = {}
@@ -70,6 +79,7 @@ def export_policy(
         "policy_head": "q" if "q_head" in heads else "lm",
         "heads": heads,
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "lora": lora,  # merged into the weights; recorded for the record
         **(extra or {}),
     }
     (out / META_FILE).write_text(json.dumps(meta, indent=2))

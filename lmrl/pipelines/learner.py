@@ -171,7 +171,9 @@ class LMPPOLearner(PPOTorchLearner):
         rows = batch.get(Columns.LOSS_MASK)
         if rows is not None:
             live = live * rows.float().unsqueeze(-1)
-        ratio = torch.exp(token_logp(fwd_out[Columns.ACTION_DIST_INPUTS]) - token_logp(batch[Columns.ACTION_DIST_INPUTS]))
+        # The env runners sent each sampled token's log-prob (B, T) as ACTION_DIST_INPUTS.
+        old_logp = batch[Columns.ACTION_DIST_INPUTS].float()
+        ratio = torch.exp(token_logp(fwd_out[Columns.ACTION_DIST_INPUTS]) - old_logp)
         adv = batch[Postprocessing.ADVANTAGES].unsqueeze(-1)
         surrogate = torch.min(adv * ratio, adv * torch.clamp(ratio, 1 - config.clip_param, 1 + config.clip_param))
         policy_loss = -(surrogate * live).sum() / live.sum().clamp(min=1.0)

@@ -137,7 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluates a trained policy (greedy and sampled) and the random and expert agents on the same seeds.",
     )
     ev.add_argument(
-        "path", metavar="RUN_OR_EXPORT", help="a run directory or an exported model directory"
+        "path",
+        metavar="RUN_OR_EXPORT",
+        help="a run directory or an exported model directory; or, zero-shot with --env, "
+        "a model (catalog name or HF directory)",
     )
     ev.add_argument(
         "--env", metavar="ID", help="env id (default: the one the policy was trained on)"
@@ -149,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=0, metavar="S", help="seed of the first episode (default: 0)"
     )
     ev.add_argument("--out", metavar="DIR", help="where to write the report and transcripts")
+    _add_set_option(ev)
     ev.set_defaults(func=_cmd_eval)
 
     _add_envs_parser(commands)
@@ -164,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     from lmrl.platform import bench_cli
 
     bench_cli.add_commands(commands)  # bench
+    from lmrl.platform import models_cli
+
+    models_cli.add_commands(commands)  # models
     return parser
 
 
@@ -377,7 +384,17 @@ def _cmd_config(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from lmrl.pipelines.evaluate import evaluate
 
-    report = evaluate(args.path, args.env, args.n, seed=args.seed, out_dir=args.out)
+    zero_shot = None
+    if args.set:
+        from lmrl.pipelines.evaluate import is_bare_model, zero_shot_config
+        from lmrl.platform.config import load_config
+
+        if not (is_bare_model(args.path) and args.env):
+            raise ConfigError("--set applies to zero-shot evaluation only: lmrl eval MODEL --env ID --set KEY=VALUE")
+        base = zero_shot_config(args.path, args.env)
+        sets = [f"env.id={args.env}", f"policy.model={args.path}", f"policy.action_mode={base.policy.action_mode}"]
+        zero_shot = load_config(None, [*sets, *args.set])
+    report = evaluate(args.path, args.env, args.n, seed=args.seed, out_dir=args.out, zero_shot=zero_shot)
     table = _table(
         f"evaluation: {args.path} ({args.n} episodes per agent)",
         ["agent", "success rate", "mean return"],

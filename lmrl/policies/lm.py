@@ -134,7 +134,8 @@ def load_lm(name_or_path: str, dtype: torch.dtype = torch.float32):
 
     Args:
         name_or_path: A directory written by ``save_pretrained`` (ours or any
-            HF causal LM), or a hub id (downloads unless ``HF_HUB_OFFLINE=1``).
+            HF causal LM), a model catalog name (``lmrl models list``; pulled on
+            first use), or a hub id (downloads unless ``HF_HUB_OFFLINE=1``).
         dtype: Parameter dtype.
 
     Raises:
@@ -142,6 +143,9 @@ def load_lm(name_or_path: str, dtype: torch.dtype = torch.float32):
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from lmrl.policies.models import resolve
+
+    name_or_path = resolve(name_or_path)  # a catalog name -> its local directory
     if name_or_path in PRESETS:
         raise PolicyError(
             f"`{name_or_path}` is a preset, not a model directory; build it with "

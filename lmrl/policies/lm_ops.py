@@ -90,16 +90,23 @@ def score_candidates(
     pmask: torch.Tensor,
     cand: torch.Tensor,
     cmask: torch.Tensor,
+    normalize: bool = True,
+    shared_prompt: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Length-normalised log-likelihood of each candidate continuation (GLAM/TWOSOME).
 
     score_k = (1 / |a_k|) * sum_t log p(a_k,t | prompt, a_k,<t); see Carta et al. 2023
     (https://arxiv.org/abs/2302.02662) and Tan et al. 2024 (https://arxiv.org/abs/2401.14151).
+    With ``normalize=False`` the score is the plain sum, log p(a_k | prompt).
 
     Args:
         lm: A causal LM.
         prompt: (B, P) left-padded prompt ids; pmask: (B, P).
         cand: (B, K, C) right-padded candidate ids; cmask: (B, K, C).
+        normalize: Divide each candidate's summed log-prob by its length.
+        shared_prompt: Run the prompt once and share its KV cache across the K
+            candidates (False: run prompt + candidate K times; same scores, needed
+            under gradient checkpointing, which keeps no cache).
 
     Returns:
         scores (B, K) and prompt features (B, H).
@@ -108,6 +115,19 @@ def score_candidates(
     prompt, pmask = trim_prompt(prompt, _safe_mask(pmask))
     cand, cmask, k, c = used_candidates(cand, cmask)  # the scores are padded back to K at the end
     p = prompt.shape[1]
+    if not shared_prompt:
+        ids = torch.cat([prompt.repeat_interleave(k, 0), cand.reshape(b * k, c)], 1)  # (BK, P+C)
+        mask = torch.cat([pmask.repeat_interleave(k, 0), cmask.reshape(b * k, c)], 1)
+        out = lm(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=_positions(mask),
+            output_hidden_states=True,
+            logits_to_keep=c + 1,
+        )
+        features = out.hidden_states[-1][::k, p - 1]  # (B, H)
+        logits = out.logits[:, :c]  # (BK, C, V): position t predicts candidate token t
+        return _candidate_scores(logits, cand, cmask, normalize, b, k, k_all), features
     # The prompt runs once; its KV cache is shared by the K candidates (gradients flow through
     # it). Same scores as running prompt + candidate K times, at a fraction of the compute:
     # prompts are long and candidates a few tokens.
@@ -133,11 +153,47 @@ def score_candidates(
             use_cache=True,
         )
         logits = torch.cat([logits, rest.logits], 1)  # (BK, C, V): position t predicts candidate token t
+    return _candidate_scores(logits, cand, cmask, normalize, b, k, k_all), features
+
+
+def _candidate_scores(
+    logits: torch.Tensor, cand: torch.Tensor, cmask: torch.Tensor, normalize: bool, b: int, k: int, k_all: int
+) -> torch.Tensor:
+    """(B, K_all) candidate scores from (BK, C, V) logits over (B, k, C) candidates."""
+    c = cand.shape[-1]
     tok_logp = torch.gather(F.log_softmax(logits.float(), -1), 2, cand.reshape(b * k, c, 1))[..., 0]
     cm = cmask.reshape(b * k, c).to(tok_logp.dtype)
-    scores = (tok_logp * cm).sum(-1) / cm.sum(-1).clamp(min=1.0)  # (BK,)
-    scores = F.pad(scores.view(b, k), (0, k_all - k))  # (B, K); unused slots are masked by the caller
-    return scores, features
+    scores = (tok_logp * cm).sum(-1)  # (BK,)
+    if normalize:
+        scores = scores / cm.sum(-1).clamp(min=1.0)
+    return F.pad(scores.view(b, k), (0, k_all - k))  # (B, K); unused slots are masked by the caller
+
+
+def choice_logits(
+    lm,
+    obs: dict[str, torch.Tensor],
+    scoring: str = "mean",
+    temperature: float = 1.0,
+    shared_prompt: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Choose mode: the policy's logits over candidate slots, and the prompt features.
+
+    Args:
+        lm: A causal LM.
+        obs: Encoded observations (``prompt_ids``, ``prompt_mask``, ``cand_ids``,
+            ``cand_mask``, ``action_mask``).
+        scoring: ``"mean"`` (length-normalised) or ``"sum"`` of candidate token log-probs.
+        temperature: Scores are divided by it; slots without an admissible action get :data:`NEG`.
+        shared_prompt: See :func:`score_candidates`.
+
+    Returns:
+        logits (B, K) and features (B, H).
+    """
+    scores, feats = score_candidates(
+        lm, obs["prompt_ids"], obs["prompt_mask"], obs["cand_ids"], obs["cand_mask"],
+        normalize=scoring == "mean", shared_prompt=shared_prompt,
+    )  # fmt: skip
+    return torch.where(obs["action_mask"] > 0, scores / temperature, NEG), feats  # (B, K)
 
 
 def candidate_features(lm, obs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -246,6 +302,11 @@ def teacher_force(
     logits = out.logits[:, :t].float() / temperature  # (B, T, V)
     logits = mask_after_eos(logits, done_before(tokens, eos_id), eos_id)
     return logits, out.hidden_states[-1][:, p - 1]
+
+
+def token_logp(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """(B, T) log softmax(logits)[token] for each position."""
+    return torch.gather(F.log_softmax(logits, -1), 2, tokens.unsqueeze(-1))[..., 0]
 
 
 def sequence_logp(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:

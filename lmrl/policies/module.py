@@ -8,16 +8,24 @@ Two action modes (see DESIGN.md):
   training recomputes its log-prob by teacher forcing over the sampled ids.
 
 A linear value head reads the LM's last hidden state at the prompt's last
-token. The LM comes from a local HF directory (``model_config["model_path"]``)
-written before the run, so every env runner and learner loads the same
-initial weights. With ``kl_ref_coeff > 0`` the learner-side module keeps a
-frozen copy of those initial weights as the KL reference.
+token (through a parameter-free LayerNorm for pretrained models, whose final
+hidden states are far from unit scale). The LM comes from a local HF
+directory (``model_config["model_path"]``) written before the run, so every
+env runner and learner loads the same initial weights. With
+``kl_ref_coeff > 0`` the learner-side module keeps a frozen copy of those
+initial weights as the KL reference -- or, with LoRA, uses the same LM with
+its adapter switched off.
+
+With LoRA (``model_config["lora"]``) only the adapter and the value head are
+trainable, and only they are in the module's state: what RLlib syncs to env
+runners and writes into checkpoints.
 
 The observation is the numeric dict of :mod:`lmrl.envs.adapter`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import Any
 
@@ -36,10 +44,37 @@ from torch import nn
 
 from lmrl.policies import lm_ops
 from lmrl.policies.lm import disable_dropout, load_lm
+from lmrl.policies.lora import LoraSettings, apply_lora, base_model_context
 
 #: Column with the reference model's log-prob of the taken action (KL-to-reference).
 REF_LOGP = "ref_action_logp"
 NEG = lm_ops.NEG
+
+
+class SampledTokenLogps:
+    """Generate mode's behaviour "distribution" on the env runners: per-token log-probs (B, T).
+
+    Holds the log-prob of each sampled token under the sampling policy. It
+    cannot be sampled from or compared by KL; the learner reads the log-probs
+    directly (token-level ratios) or their sum (``ACTION_LOGP``).
+    """
+
+    def __init__(self, token_logp: torch.Tensor) -> None:
+        self.token_logp = token_logp
+
+    @classmethod
+    def from_logits(cls, logits: torch.Tensor, **kwargs: Any) -> SampledTokenLogps:
+        return cls(logits)
+
+    def logp(self, actions: torch.Tensor) -> torch.Tensor:
+        """Sum over tokens (the sampled ``actions`` are the ones these log-probs belong to)."""
+        return self.token_logp.sum(-1)
+
+    def kl(self, other: Any) -> torch.Tensor:
+        raise NotImplementedError(
+            "generate mode sends per-token log-probs from the env runners, not full distributions: "
+            "RLlib's KL loss (use_kl_loss) is not available; use algorithm.kl_ref_coeff"
+        )
 
 
 class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, InferenceOnlyAPI):
@@ -58,6 +93,12 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
         init_seed: Seed of the value head's initial weights.
         critic: False for critic-free PPO (``reinforce++``, ``grpo``): values are 0 and
             cost no forward pass; the value head stays untrained.
+        lora: ``LoraSettings`` as a dict, or None to train every weight.
+        choice_scoring: Choose mode: ``"mean"`` or ``"sum"`` of candidate token log-probs.
+        choice_temperature: Choose mode: divides the scores (None: ``temperature``).
+        value_norm: LayerNorm (no parameters) in front of the value head.
+        autocast: ``"bf16"`` runs the LM's forward passes under bf16 autocast.
+        gradient_checkpointing: Recompute the LM's activations in the backward pass (learner).
     """
 
     def setup(self) -> None:
@@ -66,9 +107,20 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
         self.temperature: float = float(cfg.get("temperature", 1.0))
         self.max_new_tokens: int = int(cfg.get("max_new_tokens", 6))
         self.critic: bool = bool(cfg.get("critic", True))
-        self.lm, tokenizer = load_lm(cfg["model_path"])
+        self.choice_scoring: str = cfg.get("choice_scoring") or "mean"
+        self.choice_temperature: float = float(cfg.get("choice_temperature") or self.temperature)
+        self.autocast: bool = cfg.get("autocast", "none") == "bf16"
+        lm, tokenizer = load_lm(cfg["model_path"])
+        self.lora: bool = bool(cfg.get("lora"))
+        self.lm = apply_lora(lm, LoraSettings(**cfg["lora"])) if self.lora else lm
+        self.checkpointing: bool = bool(cfg.get("gradient_checkpointing")) and not self.inference_only
+        if self.checkpointing:
+            self.lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.eos_id: int = int(tokenizer.eos_token_id)
         hidden = int(self.lm.get_output_embeddings().weight.shape[1])
+        # Pretrained LMs' last hidden states are far from unit scale: a value head reading them
+        # raw starts with values in the tens and vf_loss pinned at its clip.
+        self.value_norm = nn.LayerNorm(hidden, elementwise_affine=False) if cfg.get("value_norm") else nn.Identity()
         with torch.random.fork_rng():
             torch.manual_seed(int(cfg.get("init_seed", 0)))
             width = int(cfg.get("value_head_hidden", 0))
@@ -78,16 +130,53 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
                 self.value_head = nn.Linear(hidden, 1)
         # Kept out of the registered submodules: not trained, not checkpointed, not synced.
         self._ref: list[nn.Module] = []
-        if cfg.get("kl_ref") and not self.inference_only:
+        if cfg.get("kl_ref") and not self.inference_only and not self.lora:
             ref = disable_dropout(copy.deepcopy(self.lm)).eval()
             ref.requires_grad_(False)
             self._ref.append(ref)
+        self._kl_ref: bool = bool(cfg.get("kl_ref")) and not self.inference_only
 
-    def _reference(self, device: torch.device) -> nn.Module:
+    def _amp(self) -> contextlib.AbstractContextManager:
+        if not self.autocast:
+            return contextlib.nullcontext()
+        device = next(self.lm.parameters()).device.type
+        return torch.autocast(device_type=device, dtype=torch.bfloat16)
+
+    @contextlib.contextmanager
+    def _reference(self, device: torch.device):
+        """The KL reference LM: the LoRA model with its adapter off, or the frozen copy."""
+        if self.lora:
+            with base_model_context(self.lm):
+                yield self.lm
+            return
         ref = self._ref[0]
         if next(ref.parameters()).device != device:
             ref.to(device)
-        return ref
+        yield ref
+
+    # --- state: with LoRA, only what trains ------------------------------------------------
+    def _trainable_keys(self) -> set[str]:
+        return {name for name, p in self.named_parameters() if p.requires_grad}
+
+    def get_state(self, components=None, *, not_components=None, inference_only: bool = False, **kwargs):
+        state = super().get_state(components, not_components=not_components, inference_only=inference_only, **kwargs)
+        if self.lora:  # the frozen base weights load from model_path on every runner and learner
+            keep = self._trainable_keys()
+            state = {k: v for k, v in state.items() if k in keep}
+        return state
+
+    def set_state(self, state) -> None:
+        if not self.lora:
+            return super().set_state(state)
+        from ray.rllib.utils.torch_utils import convert_to_torch_tensor
+
+        _, unexpected = self.load_state_dict(convert_to_torch_tensor(state), strict=False)
+        missing = sorted(self._trainable_keys() - set(state))
+        if unexpected or (self.inference_only and missing):
+            raise ValueError(
+                f"LoRA module state does not match (missing {missing[:3]}, unexpected {list(unexpected)[:3]}): "
+                "the adapter settings differ between the state and this module"
+            )
 
     # --- distributions ---------------------------------------------------------------
     def _dist_cls(self):
@@ -96,22 +185,28 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
         vocab = int(self.lm.get_output_embeddings().weight.shape[0])
         return TorchMultiCategorical.get_partial_dist_cls(input_lens=[vocab] * self.max_new_tokens)
 
+    # Generate mode: the env runners send the log-prob of each sampled token (B, T), not the
+    # full (B, T*V) logits -- at a real vocabulary that is 24 bytes per step instead of ~1 MB.
+    # Their "distribution" is never sampled (the module returns the actions itself) and PPO
+    # reads from it only for RLlib's KL term, which lmrl does not use (use_kl_loss=False).
     def get_inference_action_dist_cls(self):
-        return self._dist_cls()
+        return self._dist_cls() if self.action_mode == "choose" else SampledTokenLogps
 
     def get_exploration_action_dist_cls(self):
-        return self._dist_cls()
+        return self._dist_cls() if self.action_mode == "choose" else SampledTokenLogps
 
     def get_train_action_dist_cls(self):
         return self._dist_cls()
 
     # --- forward passes ----------------------------------------------------------------
     def _choose_logits(self, lm, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        scores, feats = lm_ops.score_candidates(
-            lm, obs["prompt_ids"], obs["prompt_mask"], obs["cand_ids"], obs["cand_mask"]
-        )
-        logits = torch.where(obs["action_mask"] > 0, scores / self.temperature, NEG)  # (B, K)
-        return logits, feats
+        # Gradient checkpointing cannot keep a KV cache: score each candidate with its prompt.
+        shared = not (self.checkpointing and self.training and torch.is_grad_enabled())
+        with self._amp():
+            logits, feats = lm_ops.choice_logits(
+                lm, obs, self.choice_scoring, self.choice_temperature, shared_prompt=shared
+            )
+        return logits.float(), feats.float()  # (B, K), (B, H)
 
     def _forward_exploration(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         return self._act(batch, greedy=False)
@@ -131,19 +226,21 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
                 Columns.ACTION_LOGP: dist.logp(actions),
                 Columns.ACTION_DIST_INPUTS: logits,
             }
-        tokens, logits, _ = lm_ops.sample(
-            self.lm,
-            obs["prompt_ids"],
-            obs["prompt_mask"],
-            self.max_new_tokens,
-            self.eos_id,
-            temperature=self.temperature,
-            greedy=greedy,
-        )
+        with self._amp():
+            tokens, logits, _ = lm_ops.sample(
+                self.lm,
+                obs["prompt_ids"],
+                obs["prompt_mask"],
+                self.max_new_tokens,
+                self.eos_id,
+                temperature=self.temperature,
+                greedy=greedy,
+            )
+        token_logp = lm_ops.token_logp(logits, tokens)  # (B, T), 0 after the first EOS
         return {
             Columns.ACTIONS: tokens,  # (B, T)
-            Columns.ACTION_LOGP: lm_ops.sequence_logp(logits, tokens),  # (B,)
-            Columns.ACTION_DIST_INPUTS: logits.flatten(1),  # (B, T*V)
+            Columns.ACTION_LOGP: token_logp.sum(-1),  # (B,)
+            Columns.ACTION_DIST_INPUTS: token_logp,  # (B, T): what the token-level ratios need
         }
 
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
@@ -152,22 +249,24 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
         if self.action_mode == "choose":
             logits, feats = self._choose_logits(self.lm, obs)
             out[Columns.ACTION_DIST_INPUTS] = logits
-            if self._ref:
-                with torch.no_grad():
-                    ref_logits, _ = self._choose_logits(self._reference(logits.device), obs)
+            if self._kl_ref:
+                with torch.no_grad(), self._reference(logits.device) as ref:
+                    ref_logits, _ = self._choose_logits(ref, obs)
                 out[REF_LOGP] = TorchCategorical.from_logits(ref_logits).logp(batch[Columns.ACTIONS].long())
         else:
             tokens = batch[Columns.ACTIONS].long()
-            logits, feats = lm_ops.teacher_force(
-                self.lm, obs["prompt_ids"], obs["prompt_mask"], tokens, self.eos_id, self.temperature
-            )
+            with self._amp():
+                logits, feats = lm_ops.teacher_force(
+                    self.lm, obs["prompt_ids"], obs["prompt_mask"], tokens, self.eos_id, self.temperature
+                )
+            logits, feats = logits.float(), feats.float()
             out[Columns.ACTION_DIST_INPUTS] = logits.flatten(1)
-            if self._ref:
-                with torch.no_grad():
+            if self._kl_ref:
+                with torch.no_grad(), self._reference(logits.device) as ref, self._amp():
                     ref_logits, _ = lm_ops.teacher_force(
-                        self._reference(logits.device), obs["prompt_ids"], obs["prompt_mask"], tokens, self.eos_id, self.temperature
+                        ref, obs["prompt_ids"], obs["prompt_mask"], tokens, self.eos_id, self.temperature
                     )
-                out[REF_LOGP] = lm_ops.sequence_logp(ref_logits, tokens)
+                out[REF_LOGP] = lm_ops.sequence_logp(ref_logits.float(), tokens)
         out[Columns.EMBEDDINGS] = feats
         return out
 
@@ -205,5 +304,6 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
             return torch.zeros(ids.shape[0], device=ids.device)
         if embeddings is None:
             obs = batch[Columns.OBS]
-            embeddings = lm_ops.prompt_features(self.lm, obs["prompt_ids"], obs["prompt_mask"])
-        return self.value_head(embeddings).squeeze(-1)
+            with self._amp():
+                embeddings = lm_ops.prompt_features(self.lm, obs["prompt_ids"], obs["prompt_mask"]).float()
+        return self.value_head(self.value_norm(embeddings)).squeeze(-1)

@@ -105,11 +105,9 @@ class TextPolicy:
         """
         if self.q_head is not None:
             scores = self.q_head(lm_ops.candidate_features(self.lm, b)).squeeze(-1)
-        else:
-            scores, _ = lm_ops.score_candidates(
-                self.lm, b["prompt_ids"], b["prompt_mask"], b["cand_ids"], b["cand_mask"]
-            )
-        return torch.where(b["action_mask"] > 0, scores / self.temperature, lm_ops.NEG)
+            return torch.where(b["action_mask"] > 0, scores / self.temperature, lm_ops.NEG)
+        temperature = self.adapter.choice_temperature or self.temperature
+        return lm_ops.choice_logits(self.lm, b, self.adapter.choice_scoring, temperature)[0]
 
     @torch.no_grad()
     def choice_probs(self, observations: list[dict[str, Any]]) -> list[list[float]]:
