@@ -269,7 +269,7 @@ def register_envs() -> None:
 
 
 class TicTacToeArenaEnv(TextArenaEnv):
-    """TextArena's ``TicTacToe-v0`` (``-train``): ``textarena/TicTacToe-v0``; see :class:`TextArenaEnv`."""
+    __doc__ = TextArenaEnv.__doc__  # the TicTacToe-v0 game the shared docstring describes
 
     def __init__(self, illegal_penalty: float = -0.1, render_mode: str | None = None) -> None:
         super().__init__("TicTacToe-v0", illegal_penalty=illegal_penalty, render_mode=render_mode)
