@@ -80,3 +80,21 @@ def test_expert_never_loses_to_random():
         )
         assert report.success_rate(expert_seat) == 1.0
         assert report.mean_return(expert_seat) > report.mean_return(other)
+
+
+def test_one_seat_against_a_scripted_opponent_passes_the_single_agent_checks():
+    """The single-agent view lmrl trains a seat with (VersusEnv) takes a TextArena game as it is."""
+    from lmrl.envs import catalog
+    from lmrl.envs.checks import check_env_id
+
+    env_id = "suitetest/ArenaTicTacToeVsRandom-v0"
+    catalog.register(
+        env_id,
+        "lmrl.envs.multiagent.versus:VersusEnv",
+        kwargs={"env_id": ID, "seat": "player_1", "opponent": "random"},
+    )
+    try:
+        results = check_env_id(env_id, episodes=5)
+        assert all(r.ok for r in results), [(r.name, r.detail) for r in results if not r.ok]
+    finally:
+        catalog.unregister(env_id)
