@@ -44,10 +44,18 @@ EXTRA_ROWS: dict[str, list[tuple[str, str, dict]]] = {
 }
 
 
-def single_agent_rows(suite: str, episodes: int) -> list[str]:
-    """Markdown rows ``| id | args | random | expert | expert steps | seconds |`` for a suite."""
+def single_agent_rows(suite: str, episodes: int, only: Sequence[str] = ()) -> list[str]:
+    """Markdown rows ``| id | args | random | expert | expert steps | seconds |`` for a suite.
+
+    Args:
+        suite: A key of :data:`PREFIXES`.
+        episodes: Episodes per agent and id (seeds ``0 .. episodes - 1``).
+        only: If given, just these ids.
+    """
     ids = [e for e in lmrl.envs.list_envs() if e.startswith(PREFIXES[suite])]
-    runs = [(e, "defaults", {}) for e in ids] + EXTRA_ROWS.get(suite, [])
+    ids = [e for e in ids if e in only] if only else ids
+    extra = [r for r in EXTRA_ROWS.get(suite, []) if not only or r[0] in only]
+    runs = [(e, "defaults", {}) for e in ids] + extra
     rows = []
     for env_id, label, kwargs in runs:
         start = time.perf_counter()
@@ -94,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("suites", nargs="+", choices=sorted(PREFIXES))
     parser.add_argument("--episodes", type=int, default=200)
+    parser.add_argument("--only", nargs="*", default=(), metavar="ID", help="just these ids")
     args = parser.parse_args(argv)
     for suite in args.suites:
         if suite == "textarena":
@@ -103,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print("| id | arguments | random | expert | expert mean steps | seconds |")
             print("|---|---|---|---|---|---|")
-            print("\n".join(single_agent_rows(suite, args.episodes)))
+            print("\n".join(single_agent_rows(suite, args.episodes, args.only)))
         print()
     return 0
 
