@@ -260,6 +260,30 @@ class PolicySpecConfig(_Section):
         return self
 
 
+class WarmStartConfig(_Section):
+    """Expert demos -> behaviour cloning (SFT on Ray Train) -> PPO from the cloned model.
+
+    ``lmrl train`` runs this chain when ``enabled``; ``lmrl quickstart`` always does (with its own
+    defaults unless this section is enabled). The demos and the SFT run go to
+    ``run.output_dir/<run.name>-warm``; PPO then starts from the SFT model.
+    """
+
+    enabled: bool = Field(False, description="Run expert demos -> SFT before PPO.")
+    demo_episodes: int = Field(200, ge=1, description="Expert episodes collected for SFT.")
+    demo_seed: int = Field(20_000, description="Seed of the first demo episode (clear of eval seeds).")
+    finetune: dict[str, Any] = Field(
+        default_factory=dict,
+        description="A finetune config (lmrl finetune's schema), merged over the quickstart's "
+        "(task sft, model.preset tiny, 300 steps at lr 3e-3); data.train is set to the demos.",
+    )
+    ppo_iterations: int | None = Field(
+        20, ge=1, description="Cap on PPO iterations after SFT (null: run.stop.iterations)."
+    )
+    ppo_lr: float | None = Field(
+        3e-4, gt=0.0, description="PPO lr after SFT unless algorithm.lr is set (null: algorithm.lr)."
+    )
+
+
 class RunConfig(_Section):
     """A whole training run.
 
@@ -280,6 +304,9 @@ class RunConfig(_Section):
     )
     policy_mapping: dict[str, str] = Field(
         default_factory=dict, description="Multi-agent envs: agent id -> policy name."
+    )
+    warm_start: WarmStartConfig = Field(
+        default_factory=WarmStartConfig, description="Expert demos -> SFT -> PPO (off by default)."
     )
 
     @model_validator(mode="after")

@@ -88,7 +88,7 @@ def warm_start(out_dir: str | Path, cfg: RunConfig, settings: dict[str, Any] | N
     from lmrl.pipelines.train.finetune import finetune
 
     started = time.perf_counter()
-    s = json.loads(json.dumps(settings or WARM_START))
+    s = json.loads(json.dumps(settings or warm_start_settings(cfg)))
     out = Path(out_dir)
     demos = collect(
         cfg.env.id, "expert", s["demo_episodes"], out / "demos.parquet",
@@ -110,19 +110,61 @@ def warm_start(out_dir: str | Path, cfg: RunConfig, settings: dict[str, Any] | N
     }
 
 
+def warm_start_settings(cfg: RunConfig) -> dict[str, Any]:
+    """:data:`WARM_START`, or, when ``cfg.warm_start.enabled``, that section merged over it."""
+    s = json.loads(json.dumps(WARM_START))
+    w = cfg.warm_start
+    if not w.enabled:
+        return s
+    s.update(
+        demo_episodes=w.demo_episodes, demo_seed=w.demo_seed, ppo_iterations=w.ppo_iterations, ppo_lr=w.ppo_lr
+    )
+    finetune = json.loads(json.dumps(w.finetune))
+    if "model" in finetune:  # a model section replaces the default preset (they are exclusive)
+        s["finetune"]["model"] = finetune.pop("model")
+    s["finetune"] = _merge(s["finetune"], finetune)
+    return s
+
+
 def ppo_after_sft(cfg: RunConfig, model_dir: str) -> RunConfig:
     """The PPO stage of the warm start: ``cfg`` from the SFT model, shorter, with smaller steps.
 
-    At most ``WARM_START["ppo_iterations"]`` iterations, at ``WARM_START["ppo_lr"]``
-    unless the config sets ``algorithm.lr`` itself.
+    At most ``ppo_iterations`` iterations, at ``ppo_lr`` unless the config sets
+    ``algorithm.lr`` itself (:func:`warm_start_settings`; either may be null: no change).
     """
+    s = warm_start_settings(cfg)
     raw = cfg.model_dump(mode="json", by_alias=True)
     raw["policy"]["model"] = model_dir
+    raw["warm_start"]["enabled"] = False  # done: a resumed PPO run must not clone again
     stop = raw["run"]["stop"]
-    stop["iterations"] = min(stop["iterations"] or WARM_START["ppo_iterations"], WARM_START["ppo_iterations"])
-    if "lr" not in cfg.algorithm.model_fields_set:
-        raw["algorithm"]["lr"] = WARM_START["ppo_lr"]
+    if s["ppo_iterations"] is not None:
+        stop["iterations"] = min(stop["iterations"] or s["ppo_iterations"], s["ppo_iterations"])
+    if "lr" not in cfg.algorithm.model_fields_set and s["ppo_lr"] is not None:
+        raw["algorithm"]["lr"] = s["ppo_lr"]
     return RunConfig.model_validate(raw)
+
+
+def train_with_warm_start(cfg: RunConfig) -> Path:
+    """``lmrl train`` with ``warm_start.enabled``: demos -> SFT -> PPO from the SFT model.
+
+    The demos and the SFT run go to ``run.output_dir/<run.name>-warm``; the PPO run
+    directory gets ``warm_start.json`` (where the SFT model is, its greedy success).
+
+    Returns:
+        The PPO run directory.
+    """
+    from lmrl.pipelines.evaluate import evaluate
+    from lmrl.pipelines.rl import new_run_dir, train
+
+    run_dir = new_run_dir(cfg)
+    info = warm_start(Path(f"{run_dir}-warm"), cfg)
+    sft_eval = str(Path(info["sft_run"]) / "eval")
+    sft = evaluate(info["model_dir"], cfg.env.id, n=EVAL_EPISODES, seed=10_000, out_dir=sft_eval)
+    info["greedy_success_rate_before_ppo"] = sft["greedy_success_rate"]
+    info["sampled_success_rate_before_ppo"] = sft["sampled_success_rate"]
+    run = train(ppo_after_sft(cfg, info["model_dir"]), run_dir=run_dir)
+    (run / "warm_start.json").write_text(json.dumps(info, indent=2))
+    return run
 
 
 def quickstart(
@@ -150,7 +192,7 @@ def quickstart(
     out_dir = Path(out or "runs/quickstart")
     cfg = cfg or quickstart_config(str(out_dir))
     warm_info = None
-    if warm and cfg.policy.model == "tiny":
+    if warm and (cfg.policy.model == "tiny" or cfg.warm_start.enabled):
         from lmrl.pipelines.evaluate import evaluate as evaluate_policy
 
         warm_info = warm_start(out_dir, cfg)

@@ -347,8 +347,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from lmrl.pipelines.rl import train
     from lmrl.platform.runtime import RL_MODULES, init_ray
 
-    init_ray(cfg.resources.address, cfg.resources.num_cpus, preload=RL_MODULES)
-    run_dir = train(cfg, resume=args.resume)
+    warm = cfg.warm_start.enabled and args.resume is None
+    # The warm start's Ray Train and Ray Data actors log every epoch; their failures reach us as errors.
+    init_ray(cfg.resources.address, cfg.resources.num_cpus, log_to_driver=not warm, preload=RL_MODULES)
+    if warm:  # expert demos -> SFT -> PPO from the cloned model
+        from lmrl.pipelines.quickstart import train_with_warm_start
+
+        run_dir = train_with_warm_start(cfg)
+    else:
+        run_dir = train(cfg, resume=args.resume)
     print(f"run directory: {run_dir}")
     print(f"next: lmrl eval {run_dir}")
     return 0

@@ -39,6 +39,7 @@ def test_builtin_ids():
         "lmrl/GuessNumber-v0",
         "lmrl/Maze-v0",
         "lmrl/SentimentSteer-v0",
+        "lmrl/Switches-v0",
         "lmrl/TwentyQuestions-v0",
         "lmrl/Wordle-v0",
     ]
