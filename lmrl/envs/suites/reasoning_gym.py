@@ -22,6 +22,7 @@ from lmrl.errors import ConfigError
 EXCLUDED: dict[str, str] = {
     "game_of_life_halting": "reward-hackable: any non-empty answer scores 1.0",
     "coin_flip": "reward-hackable: the constant answer '0' averages 0.93",
+    "puzzle24": "reward-hackable: the constant answer '1*2*3*4' scores 1.0 whatever numbers were given",
     "graph_color": "no reference answer: the dataset's answer scores 0 (a verifier, no expert)",
     "propositional_logic": "no reference answer: the dataset's answer scores 0",
     "rubiks_cube": "no reference answer: the dataset's answer scores 0",
@@ -61,7 +62,7 @@ DATASETS: tuple[str, ...] = (
     "mini_sudoku", "n_queens", "needle_haystack", "number_filtering",
     "number_format", "number_sequence", "number_sorting", "palindrome_generation",
     "path_star", "polynomial_equations", "polynomial_multiplication",
-    "pool_matrix", "power_function", "products", "puzzle24",
+    "pool_matrix", "power_function", "products",
     "quantum_lock", "ransom_note", "rearc", "rectangle_count", "rotate_matrix", "rotten_oranges",
     "self_reference", "sentence_reordering", "shortest_path", "simple_equations",
     "simple_geometry", "simple_integration", "sokoban", "spell_backward", "spiral_matrix",

@@ -35,6 +35,15 @@ def test_excluded_dataset_refused_with_the_reason():
         ReasoningGymEnv(dataset="game_of_life_halting")
 
 
+@pytest.mark.parametrize(
+    ("name", "constant"), [("game_of_life_halting", "x"), ("puzzle24", "1*2*3*4")]
+)
+def test_excluded_scorers_really_are_hackable(name, constant):
+    """Why they are left out: one constant answer scores 1.0 on every problem."""
+    ds = reasoning_gym.create_dataset(name, size=20, seed=0)
+    assert all(ds.score_answer(constant, entry=ds[i]) == 1.0 for i in range(20))
+
+
 def test_env_checks_pass():
     results = check_env_id("rg/leg_counting-v0", episodes=5)
     assert all(r.ok for r in results), [(r.name, r.detail) for r in results if not r.ok]
