@@ -67,3 +67,24 @@ def test_twx_without_java_is_unavailable_with_the_fix(monkeypatch):
     monkeypatch.setenv("PATH", "")
     problem = twx._java_problem()
     assert problem is not None and "Java 17+ on PATH" in problem
+
+
+def test_cli_reaches_suite_ids_through_the_entry_points(tmp_path):
+    """A fresh process: `import lmrl` loads the entry points, so the CLI knows the suite ids."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("reasoning_gym")
+    lmrl_cli = Path(sys.executable).with_name("lmrl")
+    proc = subprocess.run(
+        [str(lmrl_cli), "envs", "check", "rg/leg_counting-v0", "--episodes", "3"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "all 8 checks passed" in proc.stdout
