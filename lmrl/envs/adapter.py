@@ -104,7 +104,14 @@ class TextCodec:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def chat_messages(self, text: str, actions: tuple[str, ...] = ()) -> list[dict[str, str]]:
-        """The chat a prompt renders: the system message (with the admissible actions) and the user turn."""
+        """The chat a prompt renders: the system message, then the observation as the user turn.
+
+        In choose mode the system message ends with the admissible actions, one per
+        line. Measured with SmolLM2-135M-Instruct over 24 states each, that put 0.63
+        of the policy's probability on the expert's action in lmrl/TwentyQuestions-v0
+        (0.38 with the list at the end of the user turn; uniform 0.125) and 0.45 in
+        lmrl/Maze-v0 (0.49; uniform 0.42).
+        """
         system = self.config.chat_system or ""
         if self.config.action_mode == "choose" and actions:
             listed = "\n".join(f"- {a}" for a in actions[: self.config.max_candidates])
@@ -116,7 +123,7 @@ class TextCodec:
         if not self.chat:
             return self._ids(self.config.prompt_format.format(text=text))[-p:]
         # Rendered around a marker, so a long observation loses its oldest tokens while the
-        # system message and the assistant header stay whole.
+        # system message (with the admissible actions) and the assistant header stay whole.
         marker = "\x00LMRL_OBS\x00"
         rendered = self.tokenizer.apply_chat_template(
             self.chat_messages(marker, actions), tokenize=False, add_generation_prompt=True

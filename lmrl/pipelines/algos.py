@@ -24,7 +24,7 @@ from lmrl.envs.adapter import AdapterConfig, TokenizedEnv
 from lmrl.errors import ConfigError
 from lmrl.pipelines.config import RunConfig
 from lmrl.pipelines.learner import GROUP_INFO, DropMaskedRows, GroupAdvantages, LMPPOLearner
-from lmrl.pipelines.policy_setup import adapter_config, is_pretrained, lora_settings
+from lmrl.pipelines.policy_setup import adapter_config, is_pretrained, learning_rate, lora_settings
 from lmrl.policies.module import LMPolicyModule
 from lmrl.policies.q_module import LMQModule
 
@@ -180,7 +180,7 @@ def env_config(cfg: RunConfig, model_path: str) -> dict[str, Any]:
 def _algorithm_specific(cfg: RunConfig) -> AlgorithmConfig:
     """The algorithm's own config class with its own training settings."""
     a = cfg.algorithm
-    common = {"lr": a.lr, "gamma": a.gamma, "grad_clip": a.grad_clip, "train_batch_size_per_learner": a.train_batch_size}
+    common = {"lr": learning_rate(cfg), "gamma": a.gamma, "grad_clip": a.grad_clip, "train_batch_size_per_learner": a.train_batch_size}
     if a.name == "PPO":
         critic = a.advantage_estimator == "gae"
         return (

@@ -34,8 +34,8 @@ class LoraSection(_Section):
     enabled: bool | Literal["auto"] = Field(
         "auto", description="auto: on for pretrained models (catalog names, directories, hub ids), off for presets."
     )
-    r: int = Field(16, ge=1, le=1024, description="LoRA rank.")
-    alpha: float = Field(32.0, gt=0.0, description="LoRA scaling numerator (scale = alpha / r).")
+    r: int = Field(8, ge=1, le=1024, description="LoRA rank.")
+    alpha: float = Field(16.0, gt=0.0, description="LoRA scaling numerator (scale = alpha / r).")
     target_modules: list[str] | Literal["all-linear"] = Field(
         "all-linear",
         description="Module names to adapt (e.g. [q_proj, v_proj]) or all-linear (every linear layer but the LM head).",

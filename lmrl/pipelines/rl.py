@@ -185,7 +185,10 @@ def train(cfg: RunConfig, resume: str | None = None, run_dir: str | Path | None 
     """
     import lmrl.envs
     from lmrl.pipelines.multiagent import is_multiagent
+    from lmrl.pipelines.policy_setup import resolve_auto
 
+    # `auto` settings become explicit values, saved in config.yaml, so a resumed run keeps them.
+    cfg = resolve_auto(cfg)
     # An unknown id or bad kwargs fail here, clearly, before Ray starts.
     if is_multiagent(cfg.env.id):
         from lmrl.envs.multiagent import make_aec

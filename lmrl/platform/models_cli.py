@@ -44,20 +44,20 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from lmrl.policies import models
 
     table = Table(title=f"lmrl models (cache: {models.cache_dir()})", title_justify="left")
-    for column in ("name", "parameters", "source", "license", "pulled", "description"):
-        table.add_column(column)
+    for column in ("name", "params", "source", "license", "pulled"):
+        table.add_column(column, no_wrap=True)
     for name, entry in models.CATALOG.items():
         info = models.pull_info(name)
-        pulled = f"yes (ppl {info['perplexity']})" if info else "no"
         table.add_row(
             name,
             f"{entry.parameters / 1e6:.1f}M",
             Text(f"{entry.package}=={entry.version}"),
             entry.license,
-            pulled,
-            Text(entry.description),
+            f"yes, ppl {info['perplexity']:.1f}" if info else "no",
         )
-    Console(soft_wrap=False).print(table)
+    console = Console(soft_wrap=False)
+    console.width = max(console.width, 100)  # ids and versions stay whole when piped
+    console.print(table)
     return 0
 
 

@@ -9,9 +9,9 @@ would break the sampling/learning log-prob invariant.
 
 Example:
     >>> lm, tok = load_lm("smollm2-135m-instruct")
-    >>> lm = apply_lora(lm, LoraSettings(r=16, alpha=32, target_modules="all-linear"))
+    >>> lm = apply_lora(lm, LoraSettings(r=8, alpha=16, target_modules="all-linear"))
     >>> trainable_parameters(lm)
-    4884480
+    2442240
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from lmrl.errors import PolicyError, did_you_mean
 class LoraSettings:
     """Rank, scale and the modules to adapt (``"all-linear"``: every linear layer but the LM head)."""
 
-    r: int = 16
-    alpha: float = 32.0
+    r: int = 8
+    alpha: float = 16.0
     target_modules: list[str] | str = field(default="all-linear")
 
     def to_dict(self) -> dict:

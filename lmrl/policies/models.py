@@ -96,7 +96,7 @@ CATALOG: dict[str, CatalogModel] = {
         parameters=134_515_008,
         license="Apache-2.0",
         perplexity_range=(3.0, 40.0),
-        description="SmolLM2-135M-Instruct (Llama, 30 layers, chat template), from the Q4_1 GGUF, fp32",
+        description="SmolLM2-135M-Instruct: Llama, chat template; Q4_1 GGUF -> fp32",
     ),
 }
 

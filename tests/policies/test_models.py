@@ -95,4 +95,4 @@ def test_pulled_model_is_a_verified_hf_directory(smollm2_dir):
 def test_models_list_shows_the_pulled_model(smollm2_dir, capsys):
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
-    assert NAME in out and "yes (ppl" in out
+    assert NAME in out and "yes, ppl" in out

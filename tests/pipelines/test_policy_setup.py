@@ -1,0 +1,64 @@
+"""What a run config implies for its policy: auto settings by model kind, made explicit once."""
+
+from __future__ import annotations
+
+import yaml
+
+from lmrl.pipelines.config import RunConfig
+from lmrl.pipelines.policy_setup import adapter_config, is_pretrained, lora_settings, resolve_auto
+from lmrl.pipelines.rl import config_to_yaml
+
+
+def _cfg(**policy) -> RunConfig:
+    return RunConfig.model_validate({"env": {"id": "lmrl/Maze-v0"}, "policy": policy})
+
+
+def test_presets_keep_their_tuned_settings():
+    cfg = resolve_auto(_cfg())
+    p = cfg.policy
+    assert (p.chat, p.choice_scoring, p.lora.enabled, p.max_prompt_tokens, p.max_candidate_tokens) == (
+        False, "mean", False, 96, 8,
+    )  # fmt: skip
+    assert cfg.algorithm.lr == 1e-3
+    a = adapter_config(_cfg())
+    assert a.chat_system is None and a.prompt_format == "{text}\nAction:"
+    assert lora_settings(_cfg()) is None
+
+
+def test_pretrained_models_get_chat_sum_scores_lora_and_a_lower_lr():
+    cfg = resolve_auto(_cfg(model="smollm2-135m-instruct"))
+    p = cfg.policy
+    assert (p.chat, p.choice_scoring, p.lora.enabled, p.max_prompt_tokens, p.max_candidate_tokens) == (
+        True, "sum", True, 384, 16,
+    )  # fmt: skip
+    assert cfg.algorithm.lr == 1e-4
+    a = adapter_config(cfg)
+    assert a.chat_system.startswith("Find the goal in a small grid maze")
+    assert a.chat_system.endswith("Answer with the action only.")
+    assert "Over seeds" not in a.chat_system or "Description" not in a.chat_system
+    assert lora_settings(cfg) == {"r": 8, "alpha": 16.0, "target_modules": "all-linear"}
+
+
+def test_explicit_settings_win_and_resolving_twice_changes_nothing():
+    cfg = RunConfig.model_validate(
+        {
+            "policy": {"model": "smollm2-135m-instruct", "chat": False, "max_prompt_tokens": 200,
+                       "lora": {"enabled": False}},
+            "algorithm": {"lr": 3e-4},
+        }
+    )  # fmt: skip
+    once = resolve_auto(cfg)
+    assert (once.policy.chat, once.policy.max_prompt_tokens, once.policy.lora.enabled) == (False, 200, False)
+    assert once.algorithm.lr == 3e-4 and once.policy.max_candidate_tokens == 16
+    assert resolve_auto(once) == once
+    # What lmrl train saves loads back to the same resolved config (a resumed run keeps it).
+    reloaded = RunConfig.model_validate(yaml.safe_load(config_to_yaml(once)))
+    assert resolve_auto(reloaded) == once
+
+
+def test_local_directories_are_pretrained_when_their_tokenizer_has_a_chat_template(tmp_path, tiny_model_dir):
+    assert not is_pretrained(_cfg(model=tiny_model_dir))  # a preset's tokenizer: no template
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "chat_template.jinja").write_text("{{ messages }}")
+    assert is_pretrained(_cfg(model=str(tmp_path)))
+    assert is_pretrained(_cfg(model="HuggingFaceTB/SmolLM2-135M-Instruct"))  # a hub id
