@@ -189,7 +189,8 @@ def tiny_model(work: str | Path, preset: str = "tiny", seed: int = 0) -> str:
     from lmrl.policies.lm import PRESETS, build_preset, train_tokenizer
 
     tokenizer = train_tokenizer(
-        env_corpus(lmrl.envs.list_envs(), episodes=8), vocab_size=PRESETS[preset].vocab_size
+        env_corpus([e for e in lmrl.envs.list_envs() if e.startswith("lmrl/")], episodes=8),
+        vocab_size=PRESETS[preset].vocab_size,
     )
     model = build_preset(preset, tokenizer, seed=seed)
     tmp = path.with_name(path.name + ".tmp")

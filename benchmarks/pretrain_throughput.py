@@ -77,7 +77,7 @@ def corpus(work: Path, rows: int) -> Path:
 
         texts = [
             t.replace("\n", " ")
-            for t in env_corpus(lmrl.envs.list_envs(), episodes=40)
+            for t in env_corpus([e for e in lmrl.envs.list_envs() if e.startswith("lmrl/")], episodes=40)
             if t.strip()
         ]
         path.parent.mkdir(parents=True, exist_ok=True)

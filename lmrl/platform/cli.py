@@ -447,7 +447,8 @@ def _cmd_envs_list(args: argparse.Namespace) -> int:
 
     table = _table("lmrl envs", ["id", "action mode", "step limit", "description"])
     table.columns[0].no_wrap = True
-    for env_id in catalog.list_envs():
+    # Suite ids whose extra is missing are listed too, with the install command.
+    for env_id in catalog.list_envs(include_unavailable=True):
         info = catalog.env_info(env_id)
         table.add_row(
             env_id,

@@ -22,6 +22,8 @@ from lmrl.policies import lm_ops
 from lmrl.policies.lm import load_lm
 
 META_FILE = "lmrl.json"
+#: Observations scored at once in choose mode (bounds the candidates' KV-cache copies).
+CHOICE_CHUNK = 16
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
@@ -107,7 +109,14 @@ class TextPolicy:
             scores = self.q_head(lm_ops.candidate_features(self.lm, b)).squeeze(-1)
             return torch.where(b["action_mask"] > 0, scores / self.temperature, lm_ops.NEG)
         temperature = self.adapter.choice_temperature or self.temperature
-        return lm_ops.choice_logits(self.lm, b, self.adapter.choice_scoring, temperature)[0]
+        # In chunks: the shared prompt's KV cache is repeated once per candidate, which at a real
+        # model's size (SmolLM2: 30 layers, 384-token chat prompts, 8 candidates) is ~0.1 GB a row.
+        n, rows = len(b["prompt_ids"]), CHOICE_CHUNK
+        parts = [
+            lm_ops.choice_logits(self.lm, {k: v[i : i + rows] for k, v in b.items()}, self.adapter.choice_scoring, temperature)[0]
+            for i in range(0, n, rows)
+        ]
+        return torch.cat(parts, 0)
 
     @torch.no_grad()
     def choice_probs(self, observations: list[dict[str, Any]]) -> list[list[float]]:

@@ -296,14 +296,14 @@ def test_config_command_prints_loadable_yaml(tmp_path):
 def test_lmrl_error_and_interrupt_handling(monkeypatch, capsys):
     from lmrl.envs import catalog
 
-    def unknown():
+    def unknown(**kwargs):
         raise UnknownEnvError("Unknown env id `x`.\nRun `lmrl envs list`.")
 
     monkeypatch.setattr(catalog, "list_envs", unknown)
     assert cli.main(["envs", "list"]) == 2
     assert capsys.readouterr().err == "error: Unknown env id `x`. Run `lmrl envs list`.\n"
 
-    def interrupted():
+    def interrupted(**kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(catalog, "list_envs", interrupted)
