@@ -264,7 +264,9 @@ def test_plugin_env_works_in_a_fresh_interpreter(plugin_site, tmp_path):
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == ["['lmrl_plugin_example:register_envs']", "1.0"]
+    found, rate = proc.stdout.splitlines()
+    # The plugin's entry point, beside lmrl's own suite adapters (which register the same way).
+    assert "'lmrl_plugin_example:register_envs'" in found and rate == "1.0"
     proc = _cli(
         "envs", "check", "plugin/Echo-v0", "--episodes", "3", cwd=tmp_path, pythonpath=plugin_site
     )
