@@ -129,6 +129,7 @@ def evaluate(
     out_dir: str | None = None,
     transcripts: int = 5,
     zero_shot: RunConfig | None = None,
+    sampled: bool = True,
 ) -> dict[str, Any]:
     """Greedy and sampled success rate and mean return, beside random and expert baselines.
 
@@ -145,6 +146,7 @@ def evaluate(
         zero_shot: Zero-shot only: the run config whose ``env`` and ``policy``
             sections decide the prompting (default: the env's defaults, as
             ``lmrl train`` would set them for ``path``).
+        sampled: Also play the policy sampled (False: greedy only, half the LM's work).
 
     Returns:
         The report (also written to ``eval.json``).
@@ -156,7 +158,9 @@ def evaluate(
         lmrl.envs.make(cfg.env.id, **cfg.env.kwargs).close()
         name = Path(str(path)).name or str(path)
         out = out_dir or str(Path("runs") / f"zero-shot-{name}-{cfg.env.id.replace('/', '-')}")
-        return _evaluate_policy(zero_shot_policy(cfg), str(path), cfg.env.id, dict(cfg.env.kwargs), n, seed, Path(out), transcripts)
+        return _evaluate_policy(
+            zero_shot_policy(cfg), str(path), cfg.env.id, dict(cfg.env.kwargs), n, seed, Path(out), transcripts, sampled
+        )
     if zero_shot is not None:
         raise PolicyError("--set applies to zero-shot evaluation of a model only; a trained policy keeps its settings")
     for candidate in (Path(path), Path(path) / "export"):
@@ -178,7 +182,7 @@ def evaluate(
         return evaluate_multiagent(policy_dir, n=n, seed=seed, out_dir=out_dir, plan=plan, policies={"policy": policy})
     lmrl.envs.make(env_id, **env_kwargs).close()  # unknown id -> clear error before any work
     out = Path(out_dir) if out_dir else policy_dir.parent / "eval"
-    return _evaluate_policy(policy, str(policy_dir), env_id, env_kwargs, n, seed, out, transcripts)
+    return _evaluate_policy(policy, str(policy_dir), env_id, env_kwargs, n, seed, out, transcripts, sampled)
 
 
 def _evaluate_policy(
@@ -190,9 +194,10 @@ def _evaluate_policy(
     seed: int,
     out: Path,
     transcripts: int,
+    with_sampled: bool = True,
 ) -> dict[str, Any]:
     greedy = run_policy_episodes(policy, env_id, n, seed, True, env_kwargs, keep_transcripts=transcripts)
-    sampled = run_policy_episodes(policy, env_id, n, seed, False, env_kwargs)
+    sampled = run_policy_episodes(policy, env_id, n, seed, False, env_kwargs) if with_sampled else None
     random_ = run_episodes(env_id, RandomAgent(seed), n, seed, env_kwargs)
     expert = run_episodes(env_id, ExpertAgent(), n, seed, env_kwargs)
     out.mkdir(parents=True, exist_ok=True)
@@ -215,8 +220,8 @@ def _evaluate_policy(
         "greedy_success_rate": greedy.success_rate,
         "greedy_mean_return": greedy.mean_return,
         "greedy_mean_length": greedy.mean_length,
-        "sampled_success_rate": sampled.success_rate,
-        "sampled_mean_return": sampled.mean_return,
+        "sampled_success_rate": sampled.success_rate if sampled else None,
+        "sampled_mean_return": sampled.mean_return if sampled else None,
         "random_success_rate": random_.success_rate,
         "random_mean_return": random_.mean_return,
         "expert_success_rate": expert.success_rate,

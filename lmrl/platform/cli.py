@@ -152,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=0, metavar="S", help="seed of the first episode (default: 0)"
     )
     ev.add_argument("--out", metavar="DIR", help="where to write the report and transcripts")
+    ev.add_argument("--greedy-only", action="store_true", help="skip the sampled policy's episodes (half the LM's work)")
     _add_set_option(ev)
     ev.set_defaults(func=_cmd_eval)
 
@@ -401,7 +402,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         base = zero_shot_config(args.path, args.env)
         sets = [f"env.id={args.env}", f"policy.model={args.path}", f"policy.action_mode={base.policy.action_mode}"]
         zero_shot = load_config(None, [*sets, *args.set])
-    report = evaluate(args.path, args.env, args.n, seed=args.seed, out_dir=args.out, zero_shot=zero_shot)
+    report = evaluate(
+        args.path, args.env, args.n, seed=args.seed, out_dir=args.out, zero_shot=zero_shot, sampled=not args.greedy_only
+    )
     table = _table(
         f"evaluation: {args.path} ({args.n} episodes per agent)",
         ["agent", "success rate", "mean return"],

@@ -62,3 +62,18 @@ def test_local_directories_are_pretrained_when_their_tokenizer_has_a_chat_templa
     (tmp_path / "chat_template.jinja").write_text("{{ messages }}")
     assert is_pretrained(_cfg(model=str(tmp_path)))
     assert is_pretrained(_cfg(model="HuggingFaceTB/SmolLM2-135M-Instruct"))  # a hub id
+
+
+def test_a_bare_model_evaluates_zero_shot_and_needs_an_env(tiny_model_dir, tmp_path):
+    import pytest
+
+    from lmrl.errors import PolicyError
+    from lmrl.pipelines.evaluate import evaluate
+
+    report = evaluate(tiny_model_dir, "lmrl/Maze-v0", n=3, seed=5, out_dir=str(tmp_path / "zs"), sampled=False)
+    assert report["policy"] == tiny_model_dir and report["episodes"] == 3
+    assert 0.0 <= report["greedy_success_rate"] <= 1.0 and report["sampled_success_rate"] is None
+    assert report["expert_success_rate"] == 1.0
+    assert (tmp_path / "zs" / "eval.json").is_file()
+    with pytest.raises(PolicyError, match="is a model, not a trained policy: pass --env ID"):
+        evaluate(tiny_model_dir)
