@@ -163,9 +163,13 @@ def load_lm(name_or_path: str, dtype: torch.dtype = torch.float32):
         model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype)
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        from lmrl.errors import did_you_mean
+        from lmrl.policies.models import CATALOG
+
         raise PolicyError(
-            f"cannot load policy.model `{name_or_path}`: {first}. Use a preset "
-            f"({', '.join(PRESETS)}), a local save_pretrained directory, or a hub id reachable from here"
+            f"cannot load policy.model `{name_or_path}`: {first}.{did_you_mean(name_or_path, list(CATALOG))} "
+            f"Use a preset ({', '.join(PRESETS)}), a catalog model (lmrl models list), "
+            "a local save_pretrained directory, or a hub id reachable from here"
         ) from exc
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -53,3 +53,9 @@ def test_unreachable_hub_id_is_a_clear_error(monkeypatch):
 def test_preset_name_is_not_a_directory():
     with pytest.raises(PolicyError, match="is a preset, not a model directory"):
         load_lm("tiny")
+
+
+def test_a_misspelt_catalog_name_is_suggested(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(PolicyError, match=r"Did you mean `smollm2-135m-instruct`\? Use a preset .* a catalog model"):
+        load_lm("smollm2-135m-instrct")
