@@ -204,7 +204,7 @@ def test_top_level_not_a_mapping(tmp_path):
         ConfigError,
         match=exactly(
             f"{path}: the top level must be a mapping of sections "
-            "(env, policy, algorithm, resources, run, reward, policies, policy_mapping), got ['env', 'policy'] (list)"
+            "(env, policy, algorithm, resources, run, reward, policies, policy_mapping, warm_start), got ['env', 'policy'] (list)"
         ),
     ):
         load_config(path)
@@ -272,7 +272,7 @@ def test_unknown_key_without_a_close_match_lists_the_valid_keys():
     with pytest.raises(
         ConfigError,
         match=exactly(
-            "unknown key `zzz` in --set zzz=1. Valid keys at the top level: env, policy, algorithm, resources, run, reward, policies, policy_mapping."
+            "unknown key `zzz` in --set zzz=1. Valid keys at the top level: env, policy, algorithm, resources, run, reward, policies, policy_mapping, warm_start."
         ),
     ):
         load_config(None, ["zzz=1"])
