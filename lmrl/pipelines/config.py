@@ -322,6 +322,11 @@ class RunConfig(_Section):
 
     @model_validator(mode="after")
     def _check_algorithm_mode(self) -> RunConfig:
+        if self.algorithm.name == "DQN" and self.policy.lora.enabled is True:
+            raise ValueError(
+                "policy.lora.enabled (true) is supported with PPO and APPO only, got algorithm.name DQN; "
+                "set policy.lora.enabled=false or use PPO"
+            )
         if self.algorithm.name == "DQN" and self.policy.action_mode != "choose":
             raise ValueError(
                 f"algorithm.name DQN needs policy.action_mode choose (one Q-value per admissible action), "

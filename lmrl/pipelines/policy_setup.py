@@ -78,7 +78,11 @@ def resolve_auto(cfg: RunConfig) -> RunConfig:
     policy: dict[str, Any] = {
         "chat": chat,
         "choice_scoring": ("sum" if pretrained else "mean") if p.choice_scoring == "auto" else p.choice_scoring,
-        "lora": {**p.lora.model_dump(), "enabled": pretrained if p.lora.enabled == "auto" else p.lora.enabled},
+        # DQN's Q-module trains its LM whole (no LoRA path).
+        "lora": {
+            **p.lora.model_dump(),
+            "enabled": (pretrained and a.name != "DQN") if p.lora.enabled == "auto" else p.lora.enabled,
+        },
     }
     if pretrained and chat and "max_prompt_tokens" not in p.model_fields_set:
         policy["max_prompt_tokens"] = CHAT_PROMPT_TOKENS

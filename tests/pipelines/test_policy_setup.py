@@ -77,3 +77,12 @@ def test_a_bare_model_evaluates_zero_shot_and_needs_an_env(tiny_model_dir, tmp_p
     assert (tmp_path / "zs" / "eval.json").is_file()
     with pytest.raises(PolicyError, match="is a model, not a trained policy: pass --env ID"):
         evaluate(tiny_model_dir)
+
+
+def test_dqn_trains_the_whole_lm_and_refuses_lora():
+    import pytest
+
+    cfg = RunConfig.model_validate({"policy": {"model": "smollm2-135m-instruct"}, "algorithm": {"name": "DQN"}})
+    assert lora_settings(cfg) is None
+    with pytest.raises(ValueError, match=r"policy.lora.enabled \(true\) is supported with PPO and APPO only"):
+        RunConfig.model_validate({"policy": {"lora": {"enabled": True}}, "algorithm": {"name": "DQN"}})
