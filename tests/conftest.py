@@ -82,3 +82,18 @@ def smollm2_dir():
     from lmrl.policies import models
 
     return str(models.pull("smollm2-135m-instruct"))
+
+
+def random_walk_observations(env_id: str, n: int) -> list[dict]:
+    """``n`` observations of ``env_id`` met by the seeded random agent (resets with seeds 1, 2, ...)."""
+    import lmrl.envs
+    from lmrl.envs.agents import RandomAgent
+
+    env, agent, out = lmrl.envs.make(env_id), RandomAgent(0), []
+    obs, info = env.reset(seed=0)
+    for i in range(n):
+        out.append(obs)
+        obs, _, term, trunc, info = env.step(agent.act(obs, info, env))
+        if term or trunc:
+            obs, info = env.reset(seed=i + 1)
+    return out

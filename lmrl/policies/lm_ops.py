@@ -84,6 +84,16 @@ def used_candidates(cand: torch.Tensor, cmask: torch.Tensor) -> tuple[torch.Tens
     return cand[:, :k, :c].contiguous(), cmask[:, :k, :c].contiguous(), k, c
 
 
+def _prompt_then_candidates(
+    prompt: torch.Tensor, pmask: torch.Tensor, cand: torch.Tensor, cmask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each prompt (B, P) once per candidate (B, k, C), followed by it: ids and mask (Bk, P+C)."""
+    b, k, c = cand.shape
+    ids = torch.cat([prompt.repeat_interleave(k, 0), cand.reshape(b * k, c)], 1)
+    mask = torch.cat([pmask.repeat_interleave(k, 0), cmask.reshape(b * k, c)], 1)
+    return ids, mask
+
+
 def score_candidates(
     lm,
     prompt: torch.Tensor,
@@ -116,8 +126,7 @@ def score_candidates(
     cand, cmask, k, c = used_candidates(cand, cmask)  # the scores are padded back to K at the end
     p = prompt.shape[1]
     if not shared_prompt:
-        ids = torch.cat([prompt.repeat_interleave(k, 0), cand.reshape(b * k, c)], 1)  # (BK, P+C)
-        mask = torch.cat([pmask.repeat_interleave(k, 0), cmask.reshape(b * k, c)], 1)
+        ids, mask = _prompt_then_candidates(prompt, pmask, cand, cmask)  # (BK, P+C)
         out = lm(
             input_ids=ids,
             attention_mask=mask,
@@ -144,7 +153,7 @@ def score_candidates(
     if c > 1:
         cache = out.cache
         cache.batch_repeat_interleave(k)
-        mask = torch.cat([pmask.repeat_interleave(k, 0), cmask.reshape(b * k, c)], 1)  # (BK, P+C)
+        _, mask = _prompt_then_candidates(prompt, pmask, cand, cmask)  # (BK, P+C)
         rest = lm(
             input_ids=cand.reshape(b * k, c)[:, : c - 1],
             attention_mask=mask[:, : p + c - 1],
@@ -202,8 +211,7 @@ def candidate_features(lm, obs: dict[str, torch.Tensor]) -> torch.Tensor:
     b, k_all, _ = cand.shape
     prompt, pmask = trim_prompt(obs["prompt_ids"], _safe_mask(obs["prompt_mask"]))
     cand, cmask, k, c = used_candidates(cand, cmask)
-    ids = torch.cat([prompt.repeat_interleave(k, 0), cand.reshape(b * k, c)], 1)  # (BK, P+C)
-    mask = torch.cat([pmask.repeat_interleave(k, 0), cmask.reshape(b * k, c)], 1)
+    ids, mask = _prompt_then_candidates(prompt, pmask, cand, cmask)  # (BK, P+C)
     out = lm(
         input_ids=ids,
         attention_mask=mask,

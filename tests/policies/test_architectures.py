@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import random_walk_observations
 from ray.rllib.core.columns import Columns
 
 import lmrl.envs
 from lmrl.envs.adapter import AdapterConfig, TextCodec, env_instructions
-from lmrl.envs.agents import RandomAgent
 from lmrl.errors import PolicyError
 from lmrl.pipelines.export import export_policy
 from lmrl.policies import lm_ops
@@ -66,15 +66,7 @@ def arch_dir(request, tmp_path_factory):
     return str(path)
 
 
-def _observations(env_id: str, n: int) -> list[dict]:
-    env, agent, out = lmrl.envs.make(env_id), RandomAgent(0), []
-    obs, info = env.reset(seed=0)
-    for i in range(n):
-        out.append(obs)
-        obs, _, term, trunc, info = env.step(agent.act(obs, info, env))
-        if term or trunc:
-            obs, info = env.reset(seed=i + 1)
-    return out
+_observations = random_walk_observations
 
 
 def _adapter(mode: str, env_id: str, chat: bool) -> AdapterConfig:

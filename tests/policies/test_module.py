@@ -5,25 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import random_walk_observations
 from ray.rllib.core.columns import Columns
 
-import lmrl.envs
 from lmrl.envs.adapter import AdapterConfig, TextCodec
-from lmrl.envs.agents import RandomAgent
 from lmrl.policies import lm_ops
 from lmrl.policies.lm import load_lm
 from lmrl.policies.module import REF_LOGP, LMPolicyModule
 
-
-def _observations(env_id: str, n: int) -> list[dict]:
-    env, agent, out = lmrl.envs.make(env_id), RandomAgent(0), []
-    obs, info = env.reset(seed=0)
-    for i in range(n):
-        out.append(obs)
-        obs, _, term, trunc, info = env.step(agent.act(obs, info, env))
-        if term or trunc:
-            obs, info = env.reset(seed=i + 1)
-    return out
+_observations = random_walk_observations
 
 
 def _module(model_dir: str, mode: str, **extra) -> tuple[LMPolicyModule, TextCodec]:
