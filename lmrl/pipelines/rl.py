@@ -64,9 +64,9 @@ def prepare_model(cfg: RunConfig, run_dir: Path) -> str:
         lm, tokenizer = load_lm(path)  # fail early, with a clear error, before Ray starts actors
         lora = lora_settings(cfg)
         if lora:  # bad target names fail here, not inside an RLlib actor
-            from lmrl.policies.lora import LoraSettings, apply_lora
+            from lmrl.policies.lora import LoraSettings, check_targets
 
-            apply_lora(lm, LoraSettings(**lora))
+            check_targets(lm, LoraSettings(**lora))
         del lm
         if cfg.policy.chat is not False and not getattr(tokenizer, "chat_template", None):
             logging.getLogger("lmrl").warning(

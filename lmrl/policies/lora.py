@@ -42,6 +42,20 @@ def linear_module_names(lm: nn.Module) -> list[str]:
     return sorted({name.rsplit(".", 1)[-1] for name, m in lm.named_modules() if isinstance(m, nn.Linear)})
 
 
+def check_targets(lm: nn.Module, settings: LoraSettings) -> None:
+    """Raises PolicyError if ``target_modules`` names linear layers the LM does not have (listing those it has)."""
+    if settings.target_modules == "all-linear":
+        return
+    have = linear_module_names(lm)
+    unknown = [t for t in settings.target_modules if t not in have]
+    if unknown:
+        hint = did_you_mean(unknown[0], have)
+        raise PolicyError(
+            f"policy.lora.target_modules {unknown} match no linear layer of this "
+            f"{type(lm).__name__}.{hint} It has: {', '.join(have)} (or use all-linear)"
+        )
+
+
 def apply_lora(lm: nn.Module, settings: LoraSettings) -> nn.Module:
     """Wraps ``lm`` in a ``peft`` LoRA model; only the adapter is trainable.
 
@@ -51,17 +65,8 @@ def apply_lora(lm: nn.Module, settings: LoraSettings) -> nn.Module:
     """
     from peft import LoraConfig, get_peft_model
 
-    targets = settings.target_modules
-    if targets != "all-linear":
-        targets = list(targets)
-        have = linear_module_names(lm)
-        unknown = [t for t in targets if t not in have]
-        if unknown:
-            hint = did_you_mean(unknown[0], have)
-            raise PolicyError(
-                f"policy.lora.target_modules {unknown} match no linear layer of this "
-                f"{type(lm).__name__}.{hint} It has: {', '.join(have)} (or use all-linear)"
-            )
+    check_targets(lm, settings)
+    targets = settings.target_modules if settings.target_modules == "all-linear" else list(settings.target_modules)
     config = LoraConfig(
         r=settings.r, lora_alpha=settings.alpha, target_modules=targets, lora_dropout=0.0, bias="none"
     )
