@@ -199,6 +199,10 @@ def _algorithm_specific(cfg: RunConfig) -> AlgorithmConfig:
                 num_epochs=a.num_epochs,
                 use_kl_loss=False,
             )
+            # An iteration whose env runners all died sampled nothing; without this it would
+            # still count (no update, null metrics). With it, RLlib restores the runners and
+            # samples again within the same iteration.
+            .reporting(min_sample_timesteps_per_iteration=1)
             .learners(
                 learner_class=LMPPOLearner,
                 learner_config_dict={
@@ -321,6 +325,8 @@ def build_algorithm_config(cfg: RunConfig, model_path: str) -> AlgorithmConfig:
             batch_mode="complete_episodes" if grpo else "truncate_episodes",
         )
         .learners(num_learners=r.num_learners, num_gpus_per_learner=r.num_gpus_per_learner)
+        # A dead env runner (killed, OOM) is restarted by Ray and gets the learner's weights.
+        .fault_tolerance(restart_failed_env_runners=True)
         .callbacks(callbacks)
         .debugging(seed=cfg.run.seed, log_level="ERROR")
         .reporting(metrics_num_episodes_for_smoothing=100)
