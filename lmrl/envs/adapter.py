@@ -10,6 +10,19 @@ The tokenizer is duck-typed (``__call__(text, add_special_tokens=False)``,
 ``decode``, ``eos_token_id``, ``pad_token_id``, ``len``), so this module does
 not import ``transformers``.
 
+Multi-turn chat (``AdapterConfig.multi_turn`` with a chat template): the
+prompt is the whole conversation, system message, then each earlier
+observation as a user turn and the policy's action as the assistant turn, then
+the current observation. The assistant turns are the exact token ids the
+policy sampled then (:class:`TokenizedEnv` keeps them per episode), never
+re-tokenised text, so the learner's tokens for turn k are the sampled ones.
+When the conversation outgrows ``max_prompt_tokens``, the oldest whole turns
+leave first. A text observation may carry ``"history"`` (earlier
+``(observation, action)`` text pairs) for evaluation and Serve, which render
+those turns by tokenising them. An env's ``info["message"]`` (what it says
+back after an action), when present, is the user turn instead of the whole
+observation text (for envs whose text repeats the transcript).
+
 Observation (all ``int64``):
     ``prompt_ids`` (P,), ``prompt_mask`` (P,); choose mode adds
     ``cand_ids`` (K, C), ``cand_mask`` (K, C) and ``action_mask`` (K,).
@@ -20,6 +33,7 @@ Action:
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -83,10 +97,22 @@ class AdapterConfig:
     choice_scoring: Literal["mean", "sum"] = "mean"
     #: Choose mode: divide candidate scores by this before the softmax (None: the policy temperature).
     choice_temperature: float | None = None
+    #: Chat prompts: earlier turns stay in the prompt as user/assistant turns (token-in/token-out).
+    multi_turn: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form (stored in ``lmrl.json``)."""
         return asdict(self)
+
+
+def user_turn(obs: dict[str, Any], info: dict[str, Any]) -> str:
+    """The user turn of a multi-turn chat for one observation.
+
+    The env's ``info["message"]`` (what it said back after the action) when it
+    gives one -- envs whose observation text repeats the whole transcript do --
+    else the observation text.
+    """
+    return str(info.get("message") or obs["text"])
 
 
 class TextCodec:
@@ -97,8 +123,12 @@ class TextCodec:
         self.config = config
         self.vocab_size = len(tokenizer)
         self.eos_id = int(tokenizer.eos_token_id)
-        self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id)
-        self.chat = config.chat_system is not None and bool(getattr(tokenizer, "chat_template", None))
+        self.pad_id = int(
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
+        )
+        self.chat = config.chat_system is not None and bool(
+            getattr(tokenizer, "chat_template", None)
+        )
 
     def _ids(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -116,12 +146,58 @@ class TextCodec:
         if self.config.action_mode == "choose" and actions:
             listed = "\n".join(f"- {a}" for a in actions[: self.config.max_candidates])
             system = f"{system}\n\nAdmissible actions:\n{listed}"
-        return [{"role": "system", "content": system}, {"role": "user", "content": CHAT_USER_FORMAT.format(text=text)}]
+        return [
+            {"role": "system", "content": system},
+            {"role": "user", "content": CHAT_USER_FORMAT.format(text=text)},
+        ]
 
-    def _prompt_ids(self, text: str, actions: tuple[str, ...]) -> list[int]:
-        p = self.config.max_prompt_tokens
-        if not self.chat:
-            return self._ids(self.config.prompt_format.format(text=text))[-p:]
+    @property
+    def multi_turn(self) -> bool:
+        """True when prompts hold the whole conversation (multi-turn config and a chat template)."""
+        return self.chat and self.config.multi_turn
+
+    @functools.cached_property
+    def _turn_glue(self) -> list[int]:
+        """Template ids between an assistant turn's content and the next user turn's content."""
+        user1, answer, user2 = "\x00LMRL_U1\x00", "\x00LMRL_A\x00", "\x00LMRL_U2\x00"
+        messages = [
+            {"role": "system", "content": "s"},
+            {"role": "user", "content": user1},
+            {"role": "assistant", "content": answer},
+            {"role": "user", "content": user2},
+        ]
+        rendered = self.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True
+        )
+        between = rendered.partition(answer)[2].partition(user2)[0]
+        return self._ids(between)
+
+    def turn_ids(self, text: str, action_ids: list[int]) -> list[int]:
+        """One finished turn of a multi-turn prompt: the user turn, the assistant header, the action, the glue.
+
+        Args:
+            text: The observation (user turn) the action answered.
+            action_ids: The action's token ids exactly as the policy produced them
+                (generate: sampled ids up to and including EOS; choose: the candidate's ids).
+
+        Returns:
+            Token ids that go between the system head and the next user turn's text.
+        """
+        glue = self._turn_glue
+        # The action's EOS closes the assistant turn; the template's own end-of-turn would repeat it.
+        if action_ids and action_ids[-1] == self.eos_id and glue and glue[0] == self.eos_id:
+            glue = glue[1:]
+        return self._ids(text) + self._assistant_header + list(action_ids) + glue
+
+    @functools.cached_property
+    def _assistant_header(self) -> list[int]:
+        return self._chat_head_tail(())[1]
+
+    def text_turn_ids(self, text: str, action: str) -> list[int]:
+        """:meth:`turn_ids` for an action given as text (evaluation, Serve): tokenised as a candidate is."""
+        return self.turn_ids(text, self._ids(action) + [self.eos_id])
+
+    def _chat_head_tail(self, actions: tuple[str, ...]) -> tuple[list[int], list[int]]:
         # Rendered around a marker, so a long observation loses its oldest tokens while the
         # system message (with the admissible actions) and the assistant header stay whole.
         marker = "\x00LMRL_OBS\x00"
@@ -129,24 +205,48 @@ class TextCodec:
             self.chat_messages(marker, actions), tokenize=False, add_generation_prompt=True
         )
         head, _, tail = rendered.partition(marker)
-        head_ids, tail_ids = self._ids(head), self._ids(tail)
+        return self._ids(head), self._ids(tail)
+
+    def _prompt_ids(
+        self, text: str, actions: tuple[str, ...], turns: list[list[int]] | None = None
+    ) -> list[int]:
+        p = self.config.max_prompt_tokens
+        if not self.chat:
+            return self._ids(self.config.prompt_format.format(text=text))[-p:]
+        head_ids, tail_ids = self._chat_head_tail(actions)
         room = p - len(head_ids) - len(tail_ids)
         if room < 1:
             raise ConfigError(
                 f"policy.max_prompt_tokens ({p}) leaves no room for the observation: the chat system "
                 f"message and headers take {len(head_ids) + len(tail_ids)} tokens; raise max_prompt_tokens"
             )
-        return head_ids + self._ids(text)[-room:] + tail_ids
+        current = self._ids(text)
+        kept: list[list[int]] = []
+        used = len(current)
+        for turn in reversed(turns or []):  # the most recent whole turns that fit
+            if used + len(turn) > room:
+                break
+            kept.insert(0, turn)
+            used += len(turn)
+        return head_ids + [t for turn in kept for t in turn] + current[-room:] + tail_ids
 
-    def encode_prompt(self, text: str, actions: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+    def encode_prompt(
+        self, text: str, actions: tuple[str, ...] = (), turns: list[list[int]] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Left-padded prompt ids and mask; keeps the most recent observation tokens if too long.
 
         With a chat system message and a tokenizer that has a chat template, the
         prompt is the rendered chat (system message listing ``actions`` in choose
         mode, the observation as the user turn, the assistant header).
+
+        Args:
+            text: The observation.
+            actions: Admissible actions (choose mode).
+            turns: Multi-turn chat: the earlier turns as :meth:`turn_ids` gives them,
+                oldest first; the oldest that do not fit are left out.
         """
         p = self.config.max_prompt_tokens
-        ids = self._prompt_ids(text, actions)
+        ids = self._prompt_ids(text, actions, turns if self.multi_turn else None)
         out = np.full(p, self.pad_id, dtype=np.int64)
         mask = np.zeros(p, dtype=np.int64)
         if ids:
@@ -154,13 +254,17 @@ class TextCodec:
             mask[p - len(ids) :] = 1
         return out, mask
 
-    def encode_candidates(self, actions: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def encode_candidates(
+        self, actions: tuple[str, ...]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Right-padded candidate ids (each `` action`` + EOS), their mask, and the valid-candidate mask."""
         k, c = self.config.max_candidates, self.config.max_candidate_tokens
         ids = np.full((k, c), self.pad_id, dtype=np.int64)
         mask = np.zeros((k, c), dtype=np.int64)
         valid = np.zeros(k, dtype=np.int64)
-        lead = "" if self.chat else " "  # a chat answer starts the assistant turn; plain text follows "Action:"
+        lead = (
+            "" if self.chat else " "
+        )  # a chat answer starts the assistant turn; plain text follows "Action:"
         for i, action in enumerate(actions[:k]):
             toks = (self._ids(lead + action)[: c - 1]) + [self.eos_id]
             ids[i, : len(toks)] = toks
@@ -199,9 +303,19 @@ class TextCodec:
             return spaces.Discrete(self.config.max_candidates)
         return spaces.MultiDiscrete([self.vocab_size] * self.config.max_new_tokens)
 
-    def encode_observation(self, obs: dict[str, Any]) -> dict[str, np.ndarray]:
-        """A text observation ``{"text", "actions"}`` -> the numeric observation."""
-        prompt, pmask = self.encode_prompt(obs["text"], tuple(obs.get("actions", ())))
+    def encode_observation(
+        self, obs: dict[str, Any], turns: list[list[int]] | None = None
+    ) -> dict[str, np.ndarray]:
+        """A text observation ``{"text", "actions"}`` -> the numeric observation.
+
+        Args:
+            obs: The text observation; with multi-turn chat it may carry ``"history"``,
+                earlier ``(observation, action)`` text pairs, used when ``turns`` is None.
+            turns: Multi-turn chat: earlier turns as exact ids (see :meth:`turn_ids`).
+        """
+        if turns is None and self.multi_turn and obs.get("history"):
+            turns = [self.text_turn_ids(text, action) for text, action in obs["history"]]
+        prompt, pmask = self.encode_prompt(obs["text"], tuple(obs.get("actions", ())), turns)
         out = {"prompt_ids": prompt, "prompt_mask": pmask}
         if self.config.action_mode == "choose":
             out["cand_ids"], out["cand_mask"], out["action_mask"] = self.encode_candidates(
@@ -216,6 +330,25 @@ class TextCodec:
             # A masked index cannot be sampled; fall back to empty text (the env penalises it).
             return admissible[index] if 0 <= index < len(admissible) else ""
         return self.decode_action(np.asarray(action).reshape(-1))
+
+    def action_ids(self, action: Any, encoded: dict[str, np.ndarray]) -> list[int]:
+        """The token ids of a numeric action as the policy produced them (for :meth:`turn_ids`).
+
+        Args:
+            action: Choose: the candidate index; generate: the sampled ids (T,).
+            encoded: The numeric observation the action answered (its candidates).
+
+        Returns:
+            Generate: the sampled ids up to and including the first EOS (all of them
+            without one); choose: the chosen candidate's ids (its action, then EOS).
+        """
+        if self.config.action_mode == "choose":
+            index = int(action)
+            if not 0 <= index < len(encoded["cand_ids"]):
+                return []
+            return [int(t) for t in encoded["cand_ids"][index][encoded["cand_mask"][index] > 0]]
+        ids = [int(t) for t in np.asarray(action).reshape(-1)]
+        return ids[: ids.index(self.eos_id) + 1] if self.eos_id in ids else ids
 
 
 class TokenizedEnv(gym.Wrapper):
@@ -239,19 +372,36 @@ class TokenizedEnv(gym.Wrapper):
         self.observation_space = self.codec.observation_space()
         self.action_space = self.codec.action_space()
         self._admissible: tuple[str, ...] = ()
+        # Multi-turn chat: this episode's finished turns as exact ids, the current user turn and
+        # its encoding (whose candidates say which ids a chosen action was).
+        self._turns: list[list[int]] = []
+        self._user_text = ""
+        self._encoded: dict[str, np.ndarray] = {}
 
     def _encode(self, obs: dict[str, Any], info: dict[str, Any]) -> tuple[dict, dict]:
         self._admissible = tuple(obs.get("actions", ()))
         if len(self._admissible) > self.codec.config.max_candidates:
             info = {**info, "truncated_candidates": len(self._admissible)}
-        return self.codec.encode_observation(obs), info
+        if self.codec.multi_turn:
+            self._user_text = user_turn(obs, info)
+            self._encoded = self.codec.encode_observation(
+                {**obs, "text": self._user_text}, self._turns
+            )
+        else:
+            self._encoded = self.codec.encode_observation(obs)
+        return self._encoded, info
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         obs, info = self.env.reset(seed=seed, options=options)
+        self._turns = []
         return self._encode(obs, info)
 
     def step(self, action: Any):
         text = self.codec.action_text(action, self._admissible)
+        if self.codec.multi_turn:  # the ids the policy produced, never the text re-tokenised
+            self._turns.append(
+                self.codec.turn_ids(self._user_text, self.codec.action_ids(action, self._encoded))
+            )
         obs, reward, terminated, truncated, info = self.env.step(text)
         enc, info = self._encode(obs, {**info, "action_text": text})
         return enc, reward, terminated, truncated, info

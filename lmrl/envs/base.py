@@ -9,8 +9,11 @@ explains why. Only a non-string action raises :class:`InvalidActionError`.
 
 ``info`` always carries ``"success"`` (bool: the episode's goal reached so
 far) and, for choose-capable envs, the same admissible list as the
-observation. Subclasses implement :meth:`_reset`, :meth:`_step` and
-:meth:`expert_action`, and draw all randomness from ``self.np_random``.
+observation. Envs whose ``text`` repeats the whole transcript also put the
+new part (what the env says back after the action) in ``info["message"]``:
+multi-turn chat prompts use it as the next user turn. Subclasses implement
+:meth:`_reset`, :meth:`_step` and :meth:`expert_action`, and draw all
+randomness from ``self.np_random``.
 Free-text envs (no admissible actions) also override :meth:`random_action`.
 
 Stepping an env whose episode has ended returns the final observation again,
@@ -66,13 +69,18 @@ class TextEnv(gym.Env[dict, str]):
             )
         self.render_mode = render_mode
         self.observation_space = spaces.Dict(
-            {"text": text_space(), "actions": spaces.Sequence(text_space(MAX_ACTION_CHARS), stack=False)}
+            {
+                "text": text_space(),
+                "actions": spaces.Sequence(text_space(MAX_ACTION_CHARS), stack=False),
+            }
         )
         self.action_space = text_space(MAX_ACTION_CHARS)
         self._last_text = ""
         self._last_actions: tuple[str, ...] = ()
         self._last_info: dict[str, Any] = {"success": False}
-        self._ended: tuple[bool, bool] | None = None  # (terminated, truncated) once the episode is over
+        self._ended: tuple[bool, bool] | None = (
+            None  # (terminated, truncated) once the episode is over
+        )
 
     # --- what subclasses implement ------------------------------------------------
     def _reset(self, options: dict[str, Any] | None) -> tuple[str, tuple[str, ...], dict[str, Any]]:

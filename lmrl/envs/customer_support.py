@@ -227,7 +227,11 @@ class CustomerSupportEnv(TextEnv):
                 reply, reward, success = "Thanks, that solves it!", 1.0, True
         self.lines.append(f"Customer: {reply}")
         truncated = not success and self.turn >= self.max_turns
-        return self._text(), self.actions, reward, success, truncated, self._info(act, success)
+        info = {
+            **self._info(act, success),
+            "message": self.lines[-1],
+        }  # the new user turn of a chat
+        return self._text(), self.actions, reward, success, truncated, info
 
     def _slot_reply(self, slot: str) -> str:
         if slot == "order_id":

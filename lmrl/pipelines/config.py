@@ -62,6 +62,12 @@ class PolicyConfig(_Section):
         description="Render observations through the model's chat template (a system message from the "
         "env's documentation, the observation as the user turn). auto: when the tokenizer has one.",
     )
+    multi_turn: bool | Literal["auto"] = Field(
+        "auto",
+        description="Chat prompts: keep the episode's earlier turns in the prompt as user/assistant turns, "
+        "the assistant turns as the exact token ids sampled (the oldest leave first when the prompt is "
+        "full). auto: on with chat prompts.",
+    )
     choice_scoring: Literal["mean", "sum", "auto"] = Field(
         "auto",
         description="Choose mode: score a candidate by the mean (length-normalised, GLAM) or the sum of its "

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 import lmrl.envs
+from lmrl.envs.adapter import user_turn
 from lmrl.envs.agents import ExpertAgent, RandomAgent
 from lmrl.envs.rollout import RolloutReport, run_episodes
 from lmrl.errors import PolicyError
@@ -99,11 +100,22 @@ def run_policy_episodes(
     returns, lengths = [0.0] * n, [0] * n
     transcripts: list[list[tuple[str, str, float]]] = [[] for _ in range(n)]
     active = list(range(n))
+    # Multi-turn chat: each episode's earlier (user turn, action) pairs, rendered as chat turns.
+    multi_turn = policy.codec.multi_turn
+    history: list[list[tuple[str, str]]] = [[] for _ in range(n)]
+
+    def shown(i: int) -> dict[str, Any]:
+        if not multi_turn:
+            return obs[i]
+        return {**obs[i], "text": user_turn(obs[i], infos[i]), "history": tuple(history[i])}
+
     while active:
-        actions = policy.act([obs[i] for i in active], greedy=greedy, generator=generator)
+        actions = policy.act([shown(i) for i in active], greedy=greedy, generator=generator)
         still = []
         for i, action in zip(active, actions, strict=True):
             text = obs[i]["text"]
+            if multi_turn:
+                history[i].append((user_turn(obs[i], infos[i]), action))
             obs[i], reward, terminated, truncated, infos[i] = envs[i].step(action)
             returns[i] += float(reward)
             lengths[i] += 1

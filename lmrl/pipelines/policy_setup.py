@@ -65,7 +65,7 @@ PRETRAINED_LR = 1e-4
 def resolve_auto(cfg: RunConfig) -> RunConfig:
     """The config with every ``auto`` policy setting, and the defaults that depend on the model, made explicit.
 
-    Pretrained instruct models (:func:`is_pretrained`) get chat prompts, summed
+    Pretrained instruct models (:func:`is_pretrained`) get multi-turn chat prompts, summed
     candidate scores, LoRA, ``max_prompt_tokens`` 384, ``max_candidate_tokens``
     16 and ``algorithm.lr`` 1e-4 unless the config sets them; presets keep the
     plain ``{text}\\nAction:`` prompt, length-normalised scores, full training
@@ -77,6 +77,7 @@ def resolve_auto(cfg: RunConfig) -> RunConfig:
     chat = pretrained if p.chat == "auto" else p.chat
     policy: dict[str, Any] = {
         "chat": chat,
+        "multi_turn": bool(chat) if p.multi_turn == "auto" else p.multi_turn,
         "choice_scoring": ("sum" if pretrained else "mean") if p.choice_scoring == "auto" else p.choice_scoring,
         # DQN's Q-module trains its LM whole (no LoRA path).
         "lora": {
@@ -114,6 +115,7 @@ def adapter_config(cfg: RunConfig) -> AdapterConfig:
         chat_system=env_instructions(env_doc(cfg.env.id)) if p.chat else None,
         choice_scoring=p.choice_scoring,
         choice_temperature=p.choice_temperature,
+        multi_turn=bool(p.chat and p.multi_turn),
     )
 
 

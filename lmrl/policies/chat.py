@@ -72,7 +72,9 @@ class DialogueFormat:
 
 #: Dialogue formats of the built-in dialogue envs, by env id.
 DIALOGUE_FORMATS: dict[str, DialogueFormat] = {
-    "lmrl/CustomerSupport-v0": DialogueFormat(user="Customer", assistant="Agent", max_assistant_chars=60),
+    "lmrl/CustomerSupport-v0": DialogueFormat(
+        user="Customer", assistant="Agent", max_assistant_chars=60
+    ),
 }
 
 
@@ -81,7 +83,9 @@ def register_dialogue_format(env_id: str, fmt: DialogueFormat) -> None:
     DIALOGUE_FORMATS[env_id] = fmt
 
 
-def static_actions(env_id: str, env_kwargs: dict[str, Any] | None = None, episodes: int = 3) -> tuple[str, ...] | None:
+def static_actions(
+    env_id: str, env_kwargs: dict[str, Any] | None = None, episodes: int = 3
+) -> tuple[str, ...] | None:
     """The env's admissible actions if they are the same in every state seen, else ``None``.
 
     Plays a few short random episodes and compares the admissible lists.
@@ -174,22 +178,43 @@ class ChatTemplate:
 
     def render(self, messages: Sequence[tuple[str, str]]) -> str:
         """The observation text for a chat history of ``(role, content)`` pairs."""
-        lines = [line for role, content in messages if (line := self.line(role, content)) is not None]
+        lines = [
+            line for role, content in messages if (line := self.line(role, content)) is not None
+        ]
         if self.format.history is not None:
             lines = lines[-self.format.history :] if self.format.history > 0 else []
         return "\n".join(lines)[-MAX_TEXT_CHARS:]
 
     def observation(
-        self, messages: Sequence[tuple[str, str]], actions: Sequence[str] | None = None
+        self,
+        messages: Sequence[tuple[str, str]],
+        actions: Sequence[str] | None = None,
+        multi_turn: bool = False,
     ) -> dict[str, Any]:
         """The env observation ``{"text", "actions"}`` the policy acts on for this history.
 
         Args:
             messages: ``(role, content)`` pairs, oldest first.
             actions: Admissible actions; ``None`` uses the env's static ones (if any).
+            multi_turn: For a multi-turn chat policy: ``text`` is the user lines since
+                the last assistant message, and ``"history"`` holds the earlier
+                ``(user lines, assistant reply)`` turns -- what the env's
+                ``info["message"]`` and the policy's actions were in training.
         """
         chosen = tuple(actions) if actions is not None else (self.actions or ())
-        return {"text": self.render(messages), "actions": chosen}
+        if not multi_turn:
+            return {"text": self.render(messages), "actions": chosen}
+        history: list[tuple[str, str]] = []
+        pending: list[str] = []
+        for role, content in messages:
+            if role in HIDDEN_ROLES:
+                continue
+            if role == "assistant":
+                history.append(("\n".join(pending), clean_action(content)))
+                pending = []
+            elif (line := self.line(role, content)) is not None:
+                pending.append(line)
+        return {"text": "\n".join(pending), "actions": chosen, "history": tuple(history)}
 
 
 def messages_from_text(text: str, fmt: DialogueFormat) -> list[tuple[str, str]]:

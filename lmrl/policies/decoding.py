@@ -81,11 +81,18 @@ class DecodeRequest:
         text: The observation text (before the policy's prompt format).
         actions: Admissible actions (choose mode).
         params: Sampling parameters.
+        history: Multi-turn chat policies: the earlier ``(observation, action)``
+            turns, oldest first, rendered as user/assistant turns before ``text``.
     """
 
     text: str
     actions: tuple[str, ...] = ()
     params: SamplingParams = field(default_factory=SamplingParams)
+    history: tuple[tuple[str, str], ...] = ()
+
+    def observation(self) -> dict:
+        """The text observation the policy encodes (``{"text", "actions", "history"}``)."""
+        return {"text": self.text, "actions": self.actions, "history": self.history}
 
     @property
     def rows(self) -> int:
@@ -156,7 +163,9 @@ def context_length(config) -> int | None:
 
 def _generators(requests: list[DecodeRequest]) -> list[torch.Generator]:
     return [
-        torch.Generator().manual_seed(r.params.seed if r.params.seed is not None else secrets.randbits(63))
+        torch.Generator().manual_seed(
+            r.params.seed if r.params.seed is not None else secrets.randbits(63)
+        )
         for r in requests
     ]
 
@@ -170,7 +179,9 @@ def top_p_filter(logits: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
     """
     sorted_logits, order = logits.sort(-1, descending=True)  # (B, V)
     probs = F.softmax(sorted_logits, -1)
-    outside = (probs.cumsum(-1) - probs) >= top_p.unsqueeze(-1)  # the mass before this entry suffices
+    outside = (probs.cumsum(-1) - probs) >= top_p.unsqueeze(
+        -1
+    )  # the mass before this entry suffices
     outside &= (top_p < 1).unsqueeze(-1)  # top_p=1 keeps everything (no rounding at the tail)
     sorted_logits = sorted_logits.masked_fill(outside, float("-inf"))
     return torch.empty_like(logits).scatter(-1, order, sorted_logits)
@@ -203,7 +214,10 @@ def _cut(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
 def _row_tensors(policy: TextPolicy, params: list[SamplingParams]) -> tuple[torch.Tensor, ...]:
     greedy = torch.tensor([p.greedy for p in params])
     temperature = torch.tensor(
-        [policy.temperature if p.temperature is None or p.greedy else float(p.temperature) for p in params]
+        [
+            policy.temperature if p.temperature is None or p.greedy else float(p.temperature)
+            for p in params
+        ]
     )
     top_p = torch.tensor([float(p.top_p) for p in params])
     return greedy, temperature, top_p
@@ -229,16 +243,20 @@ def decode(policy: TextPolicy, requests: list[DecodeRequest]) -> list[DecodeResu
 
 def _decode_choose(policy: TextPolicy, requests: list[DecodeRequest]) -> list[DecodeResult]:
     tok = policy.tokenizer
-    b = policy.encode([{"text": r.text, "actions": r.actions} for r in requests])
+    b = policy.encode([r.observation() for r in requests])
     logits = policy.choice_logits(b)  # (B, K), at the policy's temperature, ranked as in act()
     valid = b["action_mask"] > 0
     policy_logp = F.log_softmax(logits, -1)  # (B, K)
-    masked_scores = torch.where(valid, logits * policy.temperature, float("-inf"))  # (B, K): temperature 1
+    masked_scores = torch.where(
+        valid, logits * policy.temperature, float("-inf")
+    )  # (B, K): temperature 1
     # One row per choice: the n choices of a request share its scores.
     row_request = [i for i, r in enumerate(requests) for _ in range(r.rows)]
     params = [requests[i].params for i in row_request]
     greedy, temperature, top_p = _row_tensors(policy, params)
-    picks = _draw(masked_scores[row_request], greedy, temperature, top_p, _generators(requests), row_request)
+    picks = _draw(
+        masked_scores[row_request], greedy, temperature, top_p, _generators(requests), row_request
+    )
     results: list[list[Completion]] = [[] for _ in requests]
     for row, i in enumerate(row_request):
         r, index = requests[i], int(picks[row])
@@ -265,9 +283,9 @@ def _decode_generate(policy: TextPolicy, requests: list[DecodeRequest]) -> list[
     params = [requests[i].params for i in row_request]
     limits = torch.tensor([p.max_tokens or policy.adapter.max_new_tokens for p in params])  # (B,)
     greedy, temperature, top_p = _row_tensors(policy, params)
-    encoded = [codec.encode_prompt(requests[i].text) for i in row_request]
-    prompt = torch.as_tensor(np.stack([e[0] for e in encoded]))  # (B, P)
-    pmask = torch.as_tensor(np.stack([e[1] for e in encoded]))
+    encoded = [codec.encode_observation(requests[i].observation()) for i in row_request]
+    prompt = torch.as_tensor(np.stack([e["prompt_ids"] for e in encoded]))  # (B, P)
+    pmask = torch.as_tensor(np.stack([e["prompt_mask"] for e in encoded]))
     prompt_tokens = pmask.sum(-1).tolist()
     prompt, pmask = lm_ops.trim_prompt(prompt, pmask)
     generators = _generators(requests)
@@ -287,31 +305,49 @@ def _decode_generate(policy: TextPolicy, requests: list[DecodeRequest]) -> list[
     tokens: list[torch.Tensor] = []
     for t in range(int(limits.max())):
         raw = out.logits[:, -1].float()  # (B, V)
-        policy_logits = lm_ops.mask_after_eos((raw / policy.temperature).unsqueeze(1), done.unsqueeze(1), eos)[:, 0]
+        policy_logits = lm_ops.mask_after_eos(
+            (raw / policy.temperature).unsqueeze(1), done.unsqueeze(1), eos
+        )[:, 0]
         logits = lm_ops.mask_after_eos(raw.unsqueeze(1), done.unsqueeze(1), eos)[:, 0]
         tok = _draw(logits, greedy | done, temperature, top_p, generators, row_request)
-        logprob += torch.where(done, 0.0, F.log_softmax(policy_logits, -1).gather(1, tok[:, None])[:, 0])
+        logprob += torch.where(
+            done, 0.0, F.log_softmax(policy_logits, -1).gather(1, tok[:, None])[:, 0]
+        )
         tokens.append(tok)
         eos_seen |= ~done & (tok == eos)
         done |= (tok == eos) | (limits <= t + 1)
         if bool(done.all()):
             break
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
-        out = lm(input_ids=tok[:, None], attention_mask=mask, position_ids=next_pos + t, cache=cache, use_cache=True)
+        out = lm(
+            input_ids=tok[:, None],
+            attention_mask=mask,
+            position_ids=next_pos + t,
+            cache=cache,
+            use_cache=True,
+        )
         cache = out.cache
     drawn = torch.stack(tokens, 1).numpy()  # (B, T)
     results: list[list[Completion]] = [[] for _ in requests]
     for row, i in enumerate(row_request):
         drawn_ids = drawn[row, : int(limits[row])].tolist()
-        drawn_ids += [eos] * (int(limits[row]) - len(drawn_ids))  # the batch stopped early: all rows had ended
+        drawn_ids += [eos] * (
+            int(limits[row]) - len(drawn_ids)
+        )  # the batch stopped early: all rows had ended
         ids = list(drawn_ids)
         if eos in ids:
             ids = ids[: ids.index(eos)]
         text = codec.decode_action(ids)
         text, stopped = _cut(text, requests[i].params.stop)
         finish = "stop" if stopped or bool(eos_seen[row]) else "length"
-        count = len(policy.tokenizer(text, add_special_tokens=False)["input_ids"]) if stopped else len(ids)
-        results[i].append(Completion(text, finish, float(logprob[row]), count, None, tuple(drawn_ids)))
+        count = (
+            len(policy.tokenizer(text, add_special_tokens=False)["input_ids"])
+            if stopped
+            else len(ids)
+        )
+        results[i].append(
+            Completion(text, finish, float(logprob[row]), count, None, tuple(drawn_ids))
+        )
     first_row = {i: row for row, i in reversed(list(enumerate(row_request)))}
     return [
         DecodeResult(c, int(prompt_tokens[first_row[i]]), n_rows) for i, c in enumerate(results)

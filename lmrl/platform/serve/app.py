@@ -365,10 +365,13 @@ class ApiIngress:
         max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
         params = self._params(req, max_tokens)
         obs = self.template.observation(
-            [(m.role, m.text()) for m in req.messages], self._actions(req.admissible_actions, "admissible_actions")
+            [(m.role, m.text()) for m in req.messages],
+            self._actions(req.admissible_actions, "admissible_actions"),
+            multi_turn=self.adapter.multi_turn,
         )
         self._check_length(obs["text"], max_tokens, "messages")
-        result = await self._decode(DecodeRequest(obs["text"], obs["actions"], params))
+        history = tuple(obs.get("history", ()))
+        result = await self._decode(DecodeRequest(obs["text"], obs["actions"], params, history))
         rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         headers = {BATCH_HEADER: str(result.batch_rows)}
         if req.stream:
