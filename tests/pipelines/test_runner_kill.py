@@ -18,7 +18,9 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -50,7 +52,9 @@ def _rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _wait_for(what: str, check, thread: threading.Thread, timeout: float = 120.0):
+def _wait_for(
+    what: str, check: Callable[[], Any], thread: threading.Thread, timeout: float = 120.0
+) -> Any:
     """Polls ``check()`` until it returns something truthy; fails if the run ends or time is up."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -63,7 +67,9 @@ def _wait_for(what: str, check, thread: threading.Thread, timeout: float = 120.0
     pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
 
 
-def test_train_finishes_after_its_env_runner_is_killed(ray_session, tiny_model_dir, tmp_path):
+def test_train_finishes_after_its_env_runner_is_killed(
+    ray_session: Any, tiny_model_dir: str, tmp_path: Path
+) -> None:
     config = tmp_path / "maze.yaml"
     config.write_text(
         "env:\n  id: lmrl/Maze-v0\n"
