@@ -1,12 +1,13 @@
 """Text environments: the ``TextEnv`` base, the catalog, built-in envs, scripted agents.
 
-Importing :mod:`lmrl` registers the built-in envs (``lmrl/Maze-v0``,
+Importing :mod:`lmrl` registers the built-in envs, single-agent (``lmrl/Maze-v0``,
 ``lmrl/GuessNumber-v0``, ``lmrl/CustomerSupport-v0``, ``lmrl/Wordle-v0``,
-``lmrl/TwentyQuestions-v0``, ``lmrl/Arithmetic-v0``,
-``lmrl/SentimentSteer-v0``) and any plugin envs. Env classes are imported by
-the catalog; the health checks live in :mod:`lmrl.envs.checks`. The
-multi-agent (PettingZoo) envs have their own catalog in
-:mod:`lmrl.envs.multiagent`, which is imported only when used.
+``lmrl/TwentyQuestions-v0``, ``lmrl/Arithmetic-v0``, ``lmrl/SentimentSteer-v0``,
+``lmrl/Switches-v0``) and multi-agent (``lmrl/TicTacToe-v0``,
+``lmrl/Negotiation-v0``, ``lmrl/Referential-v0``, in :mod:`lmrl.envs.multiagent`),
+and any plugin envs, in one catalog that records each id's kind (see
+:func:`env_kind`). :func:`make` and :func:`run_episodes` take every kind; the
+health checks live in :mod:`lmrl.envs.checks`.
 
 Example:
     >>> import lmrl
@@ -15,20 +16,36 @@ Example:
     >>> obs, info = env.reset(seed=0)
     >>> run_episodes("lmrl/GuessNumber-v0", ExpertAgent(), n=5).success_rate
     1.0
+    >>> make("lmrl/TicTacToe-v0").possible_agents
+    ['player_0', 'player_1']
 """
 
 from lmrl.envs.agents import Agent, ExpertAgent, RandomAgent
 from lmrl.envs.base import TextEnv
-from lmrl.envs.catalog import env_info, list_envs, make, register, register_builtin_envs, unregister
-from lmrl.envs.rollout import RolloutReport, run_episodes
+from lmrl.envs.catalog import (
+    ENV_KINDS,
+    EnvKind,
+    env_info,
+    env_kind,
+    list_envs,
+    make,
+    register,
+    register_builtin_envs,
+    unregister,
+)
+from lmrl.envs.rollout import MultiAgentReport, RolloutReport, run_episodes
 
 __all__ = [
+    "ENV_KINDS",
     "Agent",
+    "EnvKind",
     "ExpertAgent",
+    "MultiAgentReport",
     "RandomAgent",
     "RolloutReport",
     "TextEnv",
     "env_info",
+    "env_kind",
     "list_envs",
     "make",
     "register",

@@ -1,8 +1,11 @@
-"""The env catalog: registers lmrl text envs with Gymnasium and makes them.
+"""The env catalog: the one registry of lmrl text envs, single- and multi-agent.
 
-Every env is registered with a string entry point (``"module:Class"``), so
-``import lmrl; gymnasium.make("lmrl/Maze-v0")`` works and nothing heavy is
-built until an env is made.
+Every env is registered with a string entry point (``"module:Class"``) and
+the catalog records its *kind*, read from the class: ``"single"`` (a
+``gymnasium.Env``), ``"aec"`` (a PettingZoo ``AECEnv``, turn-based) or
+``"parallel"`` (a PettingZoo ``ParallelEnv``). :func:`make` returns the
+kind's own object for every id. Single-agent envs are also registered with
+Gymnasium, so ``import lmrl; gymnasium.make("lmrl/Maze-v0")`` works.
 
 Third-party packages add envs through the ``lmrl.envs`` entry-point group.
 Each entry point is either a callable, called once with no arguments, that
@@ -24,6 +27,8 @@ Example:
     >>> from lmrl.envs import catalog
     >>> env = catalog.make("lmrl/Maze-v0")
     >>> obs, info = env.reset(seed=0)
+    >>> catalog.env_kind("lmrl/TicTacToe-v0"), catalog.env_kind("lmrl/Referential-v0")
+    ('aec', 'parallel')
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import inspect
 import re
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import gymnasium as gym
 from gymnasium import spaces
@@ -56,7 +61,15 @@ BUILTIN_ENVS: dict[str, str] = {
     "lmrl/Arithmetic-v0": "lmrl.envs.arithmetic:ArithmeticEnv",
     "lmrl/SentimentSteer-v0": "lmrl.envs.sentiment_steer:SentimentSteerEnv",
     "lmrl/Switches-v0": "lmrl.envs.switches:SwitchesEnv",
+    "lmrl/TicTacToe-v0": "lmrl.envs.multiagent.tictactoe:TicTacToeEnv",
+    "lmrl/Negotiation-v0": "lmrl.envs.multiagent.negotiation:NegotiationEnv",
+    "lmrl/Referential-v0": "lmrl.envs.multiagent.referential:ReferentialEnv",
 }
+
+#: What an env is: a Gymnasium env, a turn-based PettingZoo env, or a simultaneous-move one.
+EnvKind = Literal["single", "aec", "parallel"]
+#: The kinds, in the order ``lmrl envs list`` shows them.
+ENV_KINDS: tuple[EnvKind, ...] = get_args(EnvKind)
 
 
 @dataclass
@@ -67,6 +80,7 @@ class EnvEntry:
         env_id: The id, ``namespace/Name-vN``.
         entry_point: ``"module:Class"``.
         env_class: The imported class.
+        kind: ``"single"``, ``"aec"`` or ``"parallel"``, read from the class.
         kwargs: Default constructor keyword arguments.
         max_episode_steps: Gymnasium ``TimeLimit`` steps, or ``None`` when the env truncates itself.
     """
@@ -74,6 +88,7 @@ class EnvEntry:
     env_id: str
     entry_point: str
     env_class: type
+    kind: EnvKind
     kwargs: dict[str, Any] = field(default_factory=dict)
     max_episode_steps: int | None = None
 
@@ -84,7 +99,8 @@ _UNAVAILABLE: dict[str, str] = {}
 _builtins_done = False
 
 
-def _import_entry_point(env_id: str, entry_point: Any, base: tuple[type, ...] | None = None) -> type:
+def _import_entry_point(env_id: str, entry_point: Any) -> tuple[type, EnvKind]:
+    """Imports ``"module:Class"`` and reads its kind; raises if it is no env class."""
     if not isinstance(entry_point, str) or not _ENTRY_POINT_RE.match(entry_point):
         raise RegistrationError(
             f"Entry point {entry_point!r} of `{env_id}` must be a string 'module:Class', "
@@ -103,13 +119,18 @@ def _import_entry_point(env_id: str, entry_point: Any, base: tuple[type, ...] | 
         raise RegistrationError(
             f"Module `{module_name}` has no attribute `{attr}` (entry point '{entry_point}' for `{env_id}`)."
         )
-    bases = base or (gym.Env,)
-    if not (inspect.isclass(cls) and issubclass(cls, bases)):
-        names = " or ".join(f"{b.__module__.split('.')[0]}.{b.__name__}" for b in bases)
-        raise RegistrationError(
-            f"Entry point '{entry_point}' for `{env_id}` must name a {names} subclass, got {cls!r}."
-        )
-    return cls
+    if inspect.isclass(cls) and issubclass(cls, gym.Env):
+        return cls, "single"
+    from pettingzoo import AECEnv, ParallelEnv
+
+    if inspect.isclass(cls) and issubclass(cls, AECEnv):
+        return cls, "aec"
+    if inspect.isclass(cls) and issubclass(cls, ParallelEnv):
+        return cls, "parallel"
+    raise RegistrationError(
+        f"Entry point '{entry_point}' for `{env_id}` must name a gymnasium.Env, pettingzoo.AECEnv "
+        f"or pettingzoo.ParallelEnv subclass, got {cls!r}."
+    )
 
 
 def check_text_spaces(env: gym.Env, env_id: str = "") -> None:
@@ -149,17 +170,19 @@ def register(
     kwargs: dict[str, Any] | None = None,
     max_episode_steps: int | None = None,
 ) -> None:
-    """Registers a text env with the lmrl catalog and with Gymnasium.
+    """Registers a text env with the lmrl catalog (and a single-agent one with Gymnasium).
 
     The entry point is imported now (so a typo fails here, not at training
-    time); the spaces are checked each time :func:`make` makes the env.
+    time) and its class decides the kind; a single-agent env's spaces are
+    checked each time :func:`make` makes it.
 
     Args:
         env_id: ``namespace/Name-vN``, for example ``"myorg/Shop-v0"``.
-        entry_point: ``"module:Class"``, a ``gymnasium.Env`` subclass with text spaces.
+        entry_point: ``"module:Class"``: a ``gymnasium.Env`` subclass with text spaces, or a
+            PettingZoo ``AECEnv`` / ``ParallelEnv`` subclass (a multi-agent env).
         kwargs: Default keyword arguments for the constructor.
-        max_episode_steps: If set, Gymnasium wraps the env in ``TimeLimit``.
-            Leave ``None`` for envs that truncate themselves.
+        max_episode_steps: If set, Gymnasium wraps the env in ``TimeLimit`` (single-agent
+            envs only). Leave ``None`` for envs that truncate themselves.
 
     Raises:
         RegistrationError: Malformed or duplicate id, or an entry point that
@@ -185,12 +208,18 @@ def register(
         raise RegistrationError(
             f"max_episode_steps of `{env_id}` must be a positive int or None, got {max_episode_steps!r}"
         )
-    cls = _import_entry_point(env_id, entry_point)
+    cls, kind = _import_entry_point(env_id, entry_point)
     kwargs = dict(kwargs or {})
-    gym.register(
-        id=env_id, entry_point=entry_point, kwargs=kwargs, max_episode_steps=max_episode_steps
-    )
-    _CATALOG[env_id] = EnvEntry(env_id, entry_point, cls, kwargs, max_episode_steps)
+    if kind == "single":
+        gym.register(
+            id=env_id, entry_point=entry_point, kwargs=kwargs, max_episode_steps=max_episode_steps
+        )
+    elif max_episode_steps is not None:
+        raise RegistrationError(
+            f"max_episode_steps applies to single-agent envs; `{env_id}` is a multi-agent ({kind}) "
+            "env, which ends its episodes itself."
+        )
+    _CATALOG[env_id] = EnvEntry(env_id, entry_point, cls, kind, kwargs, max_episode_steps)
     _UNAVAILABLE.pop(env_id, None)
 
 
@@ -216,8 +245,8 @@ def unregister(env_id: str) -> None:
         UnknownEnvError: The id is not in the catalog.
     """
     env_id = _entry(env_id).env_id
-    del _CATALOG[env_id]
-    gym.registry.pop(env_id, None)
+    if _CATALOG.pop(env_id).kind == "single":
+        gym.registry.pop(env_id, None)
 
 
 def register_builtin_envs() -> None:
@@ -284,37 +313,51 @@ def _entry(env_id: str) -> EnvEntry:
     if env_id not in _CATALOG:
         raise UnknownEnvError(
             f"Unknown env id `{env_id}`.{did_you_mean(env_id, _CATALOG)} "
-            + _multiagent_hint(env_id)
-            + "Run `lmrl envs list` to see all ids."
+            "Run `lmrl envs list` to see all ids."
         )
     return _CATALOG[env_id]
 
 
-def _multiagent_hint(env_id: str) -> str:
-    from lmrl.envs.multiagent import MULTIAGENT_ENVS  # light: no PettingZoo import
+def env_kind(env_id: str) -> EnvKind:
+    """The kind of a registered env: ``"single"``, ``"aec"`` or ``"parallel"``.
 
-    if env_id in MULTIAGENT_ENVS:
-        return f"`{env_id}` is a multi-agent env: use lmrl.envs.multiagent.make_aec. "
-    return ""
+    Args:
+        env_id: A catalog id (or ``"module:id"``, see :func:`make`).
+
+    Raises:
+        UnknownEnvError: The id is not in the catalog (or its suite is not installed).
+    """
+    return _entry(env_id).kind
 
 
-def make(env_id: str, **kwargs: Any) -> gym.Env:
-    """Makes a registered env through ``gymnasium.make``.
+def make(env_id: str, **kwargs: Any) -> Any:
+    """Makes a registered env, as the object its kind calls for.
 
     Args:
         env_id: A catalog id, for example ``"lmrl/Maze-v0"``, or ``"module:id"``: then
             ``module`` is imported first (it registers the env), as with ``gymnasium.make``.
-        **kwargs: Passed to ``gymnasium.make`` (constructor kwargs, ``render_mode``, ...).
+        **kwargs: For a single-agent env, passed to ``gymnasium.make`` (constructor kwargs,
+            ``render_mode``, ...); for a multi-agent env, constructor kwargs over the registered ones.
 
     Returns:
-        The env, wrapped as ``gymnasium.make`` wraps it; ``env.unwrapped`` is the text env.
+        A single-agent env wrapped as ``gymnasium.make`` wraps it (``env.unwrapped`` is the
+        text env); a PettingZoo ``AECEnv`` for an ``"aec"`` id; a PettingZoo ``ParallelEnv``
+        for a ``"parallel"`` id (``lmrl.envs.multiagent.make_aec`` gives its AEC form).
 
     Raises:
         UnknownEnvError: The id is not in the catalog.
-        RegistrationError: The env's spaces are not text (checked on every make), or the
-            module of a ``"module:id"`` cannot be imported.
+        RegistrationError: A single-agent env's spaces are not text (checked on every make),
+            or the module of a ``"module:id"`` cannot be imported.
+
+    Example:
+        >>> import lmrl
+        >>> make("lmrl/TicTacToe-v0").possible_agents
+        ['player_0', 'player_1']
     """
-    env_id = _entry(env_id).env_id
+    entry = _entry(env_id)
+    env_id = entry.env_id
+    if entry.kind != "single":
+        return entry.env_class(**{**entry.kwargs, **kwargs})
     env = gym.make(env_id, **kwargs)
     try:
         check_text_spaces(env, env_id)
@@ -324,24 +367,36 @@ def make(env_id: str, **kwargs: Any) -> gym.Env:
     return env
 
 
-def list_envs(include_unavailable: bool = False) -> list[str]:
-    """The sorted ids in the lmrl catalog.
+def list_envs(
+    include_unavailable: bool = False, kinds: tuple[EnvKind, ...] = ("single",)
+) -> list[str]:
+    """The sorted ids in the lmrl catalog: by default the single-agent ones.
+
+    The default keeps ``[make(e) for e in list_envs()]`` a list of Gymnasium envs;
+    ``list_envs(kinds=ENV_KINDS)`` lists every kind.
 
     Args:
         include_unavailable: Also list the ids whose optional extra is not installed
             (:func:`env_info` describes them; :func:`make` raises with the install command).
+            Their kind is not known until the extra is installed, so ``kinds`` does not
+            filter them.
+        kinds: The kinds to list, for example ``("aec", "parallel")`` for the multi-agent envs.
     """
+    ids = {env_id for env_id, entry in _CATALOG.items() if entry.kind in kinds}
     if include_unavailable:
-        return sorted(set(_CATALOG) | set(_UNAVAILABLE))
-    return sorted(_CATALOG)
+        ids |= set(_UNAVAILABLE)
+    return sorted(ids)
 
 
 def env_info(env_id: str) -> dict[str, Any]:
     """What the catalog knows about an env, without making it.
 
     Returns:
-        ``{"id", "entry_point", "doc", "default_action_mode", "max_episode_steps", "kwargs"}``.
-        ``max_episode_steps`` is the registered ``TimeLimit`` or else the class's own default limit.
+        ``{"id", "entry_point", "kind", "doc", "default_action_mode", "max_episode_steps",
+        "kwargs"}``, and for a multi-agent env ``"agents"`` (its ``possible_agents``).
+        ``max_episode_steps`` is the registered ``TimeLimit`` or else the class's own default
+        limit (turns, for a multi-agent env). An id whose suite is not installed has kind
+        ``"unavailable"``.
 
     Raises:
         UnknownEnvError: The id is not in the catalog.
@@ -350,6 +405,7 @@ def env_info(env_id: str) -> dict[str, Any]:
         return {
             "id": env_id,
             "entry_point": None,
+            "kind": "unavailable",
             "doc": f"(unavailable) {_UNAVAILABLE[env_id]}",
             "default_action_mode": "unavailable",
             "max_episode_steps": None,
@@ -357,11 +413,17 @@ def env_info(env_id: str) -> dict[str, Any]:
         }
     entry = _entry(env_id)
     cls = entry.env_class
-    return {
+    info = {
         "id": entry.env_id,
         "entry_point": entry.entry_point,
+        "kind": entry.kind,
         "doc": inspect.getdoc(cls) or "",
-        "default_action_mode": getattr(cls, "default_action_mode", "generate"),
+        "default_action_mode": getattr(
+            cls, "default_action_mode", "generate" if entry.kind == "single" else "choose"
+        ),
         "max_episode_steps": entry.max_episode_steps or getattr(cls, "max_episode_steps", None),
         "kwargs": dict(entry.kwargs),
     }
+    if entry.kind != "single":
+        info["agents"] = list(cls(**entry.kwargs).possible_agents)
+    return info

@@ -167,9 +167,16 @@ def module_spec(cfg: RunConfig, model_path: str, obs_space: gym.Space, act_space
 
 
 def env_config(cfg: RunConfig, model_path: str) -> dict[str, Any]:
-    """What every runner needs to build the tokenized env."""
+    """What every runner needs to build the tokenized env.
+
+    ``kind`` is the env's kind in the catalog (``"single"``, ``"aec"`` or ``"parallel"``),
+    read once here: it picks the RLlib env class for the whole run.
+    """
+    import lmrl.envs
+
     return {
         "env_id": cfg.env.id,
+        "kind": lmrl.envs.env_kind(cfg.env.id),
         "env_kwargs": dict(cfg.env.kwargs),
         "model_path": model_path,
         "adapter": adapter_config(cfg).to_dict(),
@@ -256,19 +263,18 @@ def build_algorithm_config(cfg: RunConfig, model_path: str) -> AlgorithmConfig:
         PolicyMapping,
         RLlibTextMultiAgentEnv,
         SnapshotCallback,
-        is_multiagent,
         resolve_mapping,
         snapshot_plan,
         sparring_plan,
     )
 
     env_cfg = env_config(cfg, model_path)
-    multi = is_multiagent(cfg.env.id)
+    multi = env_cfg["kind"] != "single"  # RLlibTextMultiAgentEnv plays AEC and Parallel envs alike
     callbacks: list[type[RLlibCallback]] = [SuccessCallback]
     if multi:
-        from lmrl.envs.multiagent import make_aec
+        import lmrl.envs
 
-        to_llm, scripted, llm_policies = resolve_mapping(cfg, list(make_aec(cfg.env.id, **cfg.env.kwargs).possible_agents))
+        to_llm, scripted, llm_policies = resolve_mapping(cfg, list(lmrl.envs.make(cfg.env.id, **cfg.env.kwargs).possible_agents))
         snapshots = snapshot_plan(cfg, to_llm)
         frozen = [m for plan in snapshots.values() for m in plan["modules"]]
         if snapshots:

@@ -184,12 +184,9 @@ def evaluate(
     if not env_id:
         raise PolicyError(f"`{path}` does not record its env; pass --env ID")
     env_kwargs = policy.meta.get("env_kwargs", {}) if env_id == policy.meta.get("env_id") else {}
-    from lmrl.envs.multiagent import is_multiagent
-
-    if is_multiagent(env_id):  # one policy (e.g. SFT on `lmrl data collect` demos) in every seat
-        from lmrl.envs.multiagent import make_aec
-
-        agents = list(make_aec(env_id, **env_kwargs).possible_agents)
+    # A multi-agent env: one policy (e.g. SFT on `lmrl data collect` demos) in every seat.
+    if lmrl.envs.env_kind(env_id) != "single":
+        agents = list(lmrl.envs.make(env_id, **env_kwargs).possible_agents)
         plan = {"env_id": env_id, "env_kwargs": env_kwargs, "policies": dict.fromkeys(agents, "policy"), "scripted": {}}
         return evaluate_multiagent(policy_dir, n=n, seed=seed, out_dir=out_dir, plan=plan, policies={"policy": policy})
     lmrl.envs.make(env_id, **env_kwargs).close()  # unknown id -> clear error before any work
@@ -281,7 +278,7 @@ def evaluate_multiagent(
             ``policies``: agent -> policy id, ``scripted``: agent -> random|expert).
         policies: The policies of ``plan``, by id (default: loaded from ``export_dir/<id>``).
     """
-    from lmrl.envs.multiagent import ExpertMultiAgent, RandomMultiAgent, run_multiagent_episodes
+    from lmrl.envs.multiagent import ExpertMultiAgent, RandomMultiAgent
 
     export_dir = Path(export_dir)
     plan = plan or json.loads((export_dir / MULTIAGENT_FILE).read_text())
@@ -299,15 +296,15 @@ def evaluate_multiagent(
         return players
 
     llm_agents = sorted(plan["policies"])
-    trained = run_multiagent_episodes(env_id, seat_plan(True, None), n, seed, kwargs)
-    sampled = run_multiagent_episodes(env_id, seat_plan(False, None), n, seed, kwargs)
+    trained = run_episodes(env_id, seat_plan(True, None), n, seed, kwargs)
+    sampled = run_episodes(env_id, seat_plan(False, None), n, seed, kwargs)
     versus_random = {}
     for agent in llm_agents:
         players = {a: RandomMultiAgent(seed + i) for i, a in enumerate(sorted(set(plan["policies"]) | set(plan["scripted"])))}
         players[agent] = PolicyMultiAgent(policies[plan["policies"][agent]], greedy=True, seed=seed)
-        versus_random[agent] = run_multiagent_episodes(env_id, players, n, seed, kwargs).success_rate(agent)
-    random_ = run_multiagent_episodes(env_id, RandomMultiAgent(seed), n, seed, kwargs)
-    expert = run_multiagent_episodes(env_id, ExpertMultiAgent(), n, seed, kwargs)
+        versus_random[agent] = run_episodes(env_id, players, n, seed, kwargs).success_rate(agent)
+    random_ = run_episodes(env_id, RandomMultiAgent(seed), n, seed, kwargs)
+    expert = run_episodes(env_id, ExpertMultiAgent(), n, seed, kwargs)
 
     def mean(report, fn) -> float:
         return sum(fn(report, a) for a in llm_agents) / len(llm_agents)

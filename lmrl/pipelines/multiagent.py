@@ -47,7 +47,6 @@ from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
 from lmrl.envs.adapter import AdapterConfig, TextCodec
-from lmrl.envs.multiagent import is_multiagent  # noqa: F401 - re-exported: lmrl.pipelines.multiagent.is_multiagent
 from lmrl.errors import ConfigError, did_you_mean
 from lmrl.pipelines.config import RunConfig
 

@@ -79,10 +79,9 @@ def prepare_model(cfg: RunConfig, run_dir: Path) -> str:
     import lmrl.envs
     from lmrl.envs.multiagent import multiagent_corpus
     from lmrl.pipelines.data import env_corpus
-    from lmrl.pipelines.multiagent import is_multiagent
 
-    builtin = [e for e in lmrl.envs.list_envs() if e.startswith("lmrl/")]
-    if is_multiagent(cfg.env.id):
+    builtin = [e for e in lmrl.envs.list_envs() if e.startswith("lmrl/")]  # single-agent ones
+    if lmrl.envs.env_kind(cfg.env.id) != "single":
         corpus = multiagent_corpus(cfg.env.id, episodes=60, seed=cfg.run.seed)
     else:
         corpus = env_corpus([cfg.env.id], episodes=60, seed=cfg.run.seed)
@@ -184,18 +183,12 @@ def train(cfg: RunConfig, resume: str | None = None, run_dir: str | Path | None 
         >>> run = train(RunConfig.model_validate({"run": {"stop": {"iterations": 2}}}))
     """
     import lmrl.envs
-    from lmrl.pipelines.multiagent import is_multiagent
     from lmrl.pipelines.policy_setup import resolve_auto
 
     # `auto` settings become explicit values, saved in config.yaml, so a resumed run keeps them.
     cfg = resolve_auto(cfg)
     # An unknown id or bad kwargs fail here, clearly, before Ray starts.
-    if is_multiagent(cfg.env.id):
-        from lmrl.envs.multiagent import make_aec
-
-        make_aec(cfg.env.id, **cfg.env.kwargs).close()
-    else:
-        lmrl.envs.make(cfg.env.id, **cfg.env.kwargs).close()
+    lmrl.envs.make(cfg.env.id, **cfg.env.kwargs).close()
     state: dict[str, Any] = {"iteration": 0, "timesteps": 0, "elapsed_s": 0.0, "checkpoint": None}
     if resume is not None:
         run = Path(resume)
@@ -266,10 +259,10 @@ def _finish(cfg: RunConfig, run: Path, model_path: str, weights: dict, state: di
             lora=lora_settings(cfg),
         )  # fmt: skip
     else:  # multi-agent: one export per LLM policy, plus the seat plan
-        from lmrl.envs.multiagent import make_aec
+        import lmrl.envs
         from lmrl.pipelines.multiagent import MULTIAGENT_FILE, resolve_mapping
 
-        to_llm, scripted, llm = resolve_mapping(cfg, list(make_aec(cfg.env.id, **cfg.env.kwargs).possible_agents))
+        to_llm, scripted, llm = resolve_mapping(cfg, list(lmrl.envs.make(cfg.env.id, **cfg.env.kwargs).possible_agents))
         for pid in llm:
             agents = sorted(a for a, p in to_llm.items() if p == pid)
             export_policy(

@@ -365,13 +365,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _check_env_config(env_id: str, kwargs: dict[str, Any]) -> None:
     """Makes the configured env once, so a wrong id or kwarg fails as a one-line error."""
     from lmrl.envs import catalog
-    from lmrl.envs.multiagent import list_multiagent_envs, make_aec
 
-    multi = env_id in list_multiagent_envs()
-    if not multi:
-        catalog.env_info(env_id)
+    catalog.env_info(env_id)
     try:
-        (make_aec if multi else catalog.make)(env_id, **kwargs).close()
+        catalog.make(env_id, **kwargs).close()
     except ConfigError as exc:  # the env rejected a value
         raise ConfigError(f"`env.kwargs` of {env_id}: {' '.join(str(exc).split())}") from None
     except TypeError as exc:  # an unexpected keyword argument of the env constructor
@@ -450,37 +447,26 @@ def _cmd_envs_list(args: argparse.Namespace) -> int:
 
     table = _table("lmrl envs", ["id", "action mode", "step limit", "description"])
     table.columns[0].no_wrap = True
-    # Suite ids whose extra is missing are listed too, with the install command.
-    for env_id in catalog.list_envs(include_unavailable=True):
-        info = catalog.env_info(env_id)
-        table.add_row(
-            env_id,
-            str(info.get("default_action_mode") or "-"),
-            _cell(info.get("max_episode_steps")),
-            _first_line(info.get("doc", "")),
-        )
-    from lmrl.envs.multiagent import list_multiagent_envs, multiagent_env_info
-
-    for env_id in list_multiagent_envs():
-        info = multiagent_env_info(env_id)
-        agents = ", ".join(info.get("agents", []))
-        table.add_row(
-            env_id,
-            f"{info.get('default_action_mode') or '-'} (multi-agent)",
-            _cell(info.get("max_episode_steps")),
-            _plain(f"[{info.get('api')}: {agents}] ") + _first_line(info.get("doc", "")),
-        )
+    # Suite ids whose extra is missing are listed too, with the install command;
+    # multi-agent envs come after the single-agent ones.
+    ids = catalog.list_envs(include_unavailable=True, kinds=catalog.ENV_KINDS)
+    infos = [catalog.env_info(env_id) for env_id in ids]
+    for info in sorted(infos, key=lambda i: (i["kind"] in ("aec", "parallel"), i["id"])):
+        mode, doc = str(info.get("default_action_mode") or "-"), _first_line(info.get("doc", ""))
+        if "agents" in info:
+            mode += " (multi-agent)"
+            doc = _plain(f"[{info['kind']}: {', '.join(info['agents'])}] ") + doc
+        table.add_row(info["id"], mode, _cell(info.get("max_episode_steps")), doc)
     _console().print(table)
     return 0
 
 
 def _cmd_envs_info(args: argparse.Namespace) -> int:
     from lmrl.envs import catalog
-    from lmrl.envs.multiagent import list_multiagent_envs
 
-    if args.env_id in list_multiagent_envs():
-        return _multiagent_info(args.env_id)
     info = catalog.env_info(args.env_id)
+    if "agents" in info:
+        return _multiagent_info(info)
     env = catalog.make(args.env_id)
     try:
         observation_space = _describe_space(env.observation_space)
@@ -502,11 +488,10 @@ def _cmd_envs_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _multiagent_info(env_id: str) -> int:
-    from lmrl.envs.multiagent import make_aec, multiagent_env_info
+def _multiagent_info(info: dict[str, Any]) -> int:
+    from lmrl.envs.multiagent import make_aec
 
-    info = multiagent_env_info(env_id)
-    env = make_aec(env_id)
+    env = make_aec(info["id"])
     try:
         env.reset(seed=0)
         spaces = {a: (_describe_space(env.observation_space(a)), _describe_space(env.action_space(a))) for a in info["agents"]}
@@ -515,7 +500,7 @@ def _multiagent_info(env_id: str) -> int:
         env.close()
     table = _table(info["id"], ["", ""], show_header=False)
     table.add_row("entry point", str(info["entry_point"]))
-    table.add_row("API", f"PettingZoo {'Parallel' if info['api'] == 'parallel' else 'AEC'} (multi-agent)")
+    table.add_row("API", f"PettingZoo {'Parallel' if info['kind'] == 'parallel' else 'AEC'} (multi-agent)")
     table.add_row("agents", ", ".join(info["agents"]))
     table.add_row("default action mode", str(info.get("default_action_mode")))
     table.add_row("step limit", _cell(info.get("max_episode_steps")))
@@ -532,14 +517,9 @@ def _multiagent_info(env_id: str) -> int:
 def _cmd_envs_check(args: argparse.Namespace) -> int:
     from lmrl.envs import catalog
     from lmrl.envs.checks import check_env_id
-    from lmrl.envs.multiagent import list_multiagent_envs
-    from lmrl.envs.multiagent.checks import check_multiagent_env_id
 
-    if args.env_id in list_multiagent_envs():
-        results = check_multiagent_env_id(args.env_id, seed=args.seed, episodes=args.episodes)
-    else:
-        catalog.env_info(args.env_id)  # an unknown id is a user error (exit 2), not a failed check
-        results = check_env_id(args.env_id, seed=args.seed, episodes=args.episodes)
+    catalog.env_info(args.env_id)  # an unknown id is a user error (exit 2), not a failed check
+    results = check_env_id(args.env_id, seed=args.seed, episodes=args.episodes)
     table = _table(f"checks: {args.env_id}", ["check", "result", "detail"])
     for result in results:
         table.add_row(result.name, "ok" if result.ok else "FAIL", _plain(str(result.detail or "")))
@@ -555,6 +535,11 @@ def _cmd_envs_check(args: argparse.Namespace) -> int:
 def _cmd_envs_play(args: argparse.Namespace) -> int:
     from lmrl.envs import catalog
 
+    if catalog.env_kind(args.env_id) != "single":
+        raise ConfigError(
+            f"`lmrl envs play` plays single-agent envs; `{args.env_id}` is a multi-agent env: "
+            f"watch it with `lmrl envs rollout {args.env_id} --policy random`"
+        )
     env = catalog.make(args.env_id)
     try:
         return _play(env, args.env_id, args.seed)
@@ -624,12 +609,10 @@ def _read_line(prompt: str) -> str | None:
 
 def _cmd_envs_rollout(args: argparse.Namespace) -> int:
     from lmrl.envs import catalog
-    from lmrl.envs.multiagent import list_multiagent_envs
     from lmrl.envs.rollout import run_episodes
 
-    if args.env_id in list_multiagent_envs():
+    if catalog.env_kind(args.env_id) != "single":  # fails on an unknown id before loading a policy
         return _multiagent_rollout(args)
-    catalog.env_info(args.env_id)  # fail on an unknown id before loading a policy
     from lmrl.pipelines.agents import make_agent
 
     agent = make_agent(args.policy, args.seed, greedy=not args.sample)
@@ -655,7 +638,8 @@ def _cmd_envs_rollout(args: argparse.Namespace) -> int:
 
 def _multiagent_rollout(args: argparse.Namespace) -> int:
     """Rollouts of a multi-agent env: --policy random|expert plays every seat."""
-    from lmrl.envs.multiagent import ExpertMultiAgent, RandomMultiAgent, run_multiagent_episodes
+    from lmrl.envs.multiagent import ExpertMultiAgent, RandomMultiAgent
+    from lmrl.envs.rollout import run_episodes
 
     if args.policy not in ("random", "expert"):
         raise ConfigError(
@@ -663,7 +647,7 @@ def _multiagent_rollout(args: argparse.Namespace) -> int:
             f"evaluate a trained multi-agent run with `lmrl eval RUN_DIR`"
         )
     agent = RandomMultiAgent(args.seed) if args.policy == "random" else ExpertMultiAgent()
-    report = run_multiagent_episodes(args.env_id, agent, args.n, seed=args.seed)
+    report = run_episodes(args.env_id, agent, args.n, seed=args.seed)
     table = _table(f"rollout: {args.env_id} ({args.policy} in every seat)", ["agent", "episodes", "success rate", "mean return"])
     for seat in sorted(report.successes):
         table.add_row(seat, str(args.n), _rate(report.success_rate(seat)), _number(report.mean_return(seat)))

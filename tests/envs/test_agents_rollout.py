@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 import lmrl  # noqa: F401
-from lmrl.envs import ExpertAgent, RandomAgent, RolloutReport, make, run_episodes
+from lmrl.envs import (
+    ExpertAgent,
+    MultiAgentReport,
+    RandomAgent,
+    RolloutReport,
+    make,
+    run_episodes,
+)
+from lmrl.envs.multiagent import ExpertMultiAgent, RandomMultiAgent
 from lmrl.errors import UnknownEnvError
 
 
@@ -82,3 +90,46 @@ def test_empty_report():
 def test_run_episodes_unknown_id():
     with pytest.raises(UnknownEnvError, match="Did you mean `lmrl/GuessNumber-v0`"):
         run_episodes("lmrl/GuessNumbers-v0", RandomAgent(0), n=1)
+
+
+# --- the same run_episodes for multi-agent envs ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env_id", "seats"),
+    [
+        ("lmrl/TicTacToe-v0", ["player_0", "player_1"]),
+        ("lmrl/Referential-v0", ["speaker_0", "listener_0"]),
+    ],
+)
+def test_run_episodes_multiagent_report(env_id, seats):
+    """An AEC and a Parallel env (played through its AEC form) give per-agent reports."""
+    report = run_episodes(env_id, ExpertMultiAgent(), n=4, seed=3, keep_transcripts=1)
+    assert isinstance(report, MultiAgentReport)
+    assert report.n == 4 and report.seed == 3 and report.env_id == env_id
+    assert sorted(report.returns) == sorted(seats)
+    assert all(report.success_rate(a) == 1.0 for a in seats)
+    assert len(report.transcripts) == 1 and len(report.transcripts[0]) == report.lengths[0]
+    agent, text, action = report.transcripts[0][0]
+    assert agent == seats[0] and isinstance(text, str) and isinstance(action, str)
+    assert report.summary()["agents"][seats[0]]["success_rate"] == 1.0
+
+
+def test_run_episodes_multiagent_seats_and_limits():
+    seats = {"player_0": ExpertMultiAgent(), "player_1": RandomMultiAgent(0)}
+    report = run_episodes("lmrl/TicTacToe-v0", seats, n=10)
+    assert report.success_rate("player_0") == 1.0
+    assert report.mean_return("player_0") > report.mean_return("player_1")
+    with pytest.raises(ValueError, match=r"no agent given for \['player_1'\]"):
+        run_episodes("lmrl/TicTacToe-v0", {"player_0": ExpertMultiAgent()}, n=1)
+    with pytest.raises(
+        RuntimeError, match=r"episode 0 of `lmrl/TicTacToe-v0` ran past max_steps=2"
+    ):
+        run_episodes("lmrl/TicTacToe-v0", RandomMultiAgent(0), n=1, max_steps=2)
+    with pytest.raises(RuntimeError, match=r"episode 0 of `lmrl/Maze-v0` ran past max_steps=1"):
+        run_episodes("lmrl/Maze-v0", RandomAgent(0), n=1, max_steps=1, env_kwargs={"max_steps": 5})
+
+
+def test_run_episodes_unknown_multiagent_id():
+    with pytest.raises(UnknownEnvError, match="Did you mean `lmrl/TicTacToe-v0`"):
+        run_episodes("lmrl/TicTacToe-v9", RandomMultiAgent(0), n=1)

@@ -1,4 +1,4 @@
-"""The env catalog: registration errors, unknown ids, plugins, Gymnasium integration."""
+"""The env catalog: kinds, registration errors, unknown ids, plugins, Gymnasium integration."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import sys
 import gymnasium as gym
 import pytest
 from gymnasium import spaces
+from pettingzoo import AECEnv, ParallelEnv
 
 import lmrl  # noqa: F401  (registers the catalog)
-from lmrl.envs import catalog, env_info, list_envs, make, register, unregister
+from lmrl.envs import ENV_KINDS, catalog, env_info, env_kind, list_envs, make, register, unregister
 from lmrl.envs.maze import MazeEnv
 from lmrl.errors import RegistrationError, UnknownEnvError
 
@@ -77,6 +78,85 @@ def scratch_ids():
 def test_builtin_ids_listed():
     assert set(BUILTIN) <= set(list_envs())
     assert list_envs() == sorted(list_envs())
+
+
+@pytest.mark.parametrize(
+    ("env_id", "kind", "cls"),
+    [
+        ("lmrl/Maze-v0", "single", gym.Env),
+        ("lmrl/TicTacToe-v0", "aec", AECEnv),
+        ("lmrl/Referential-v0", "parallel", ParallelEnv),
+    ],
+)
+def test_make_returns_the_object_of_the_ids_kind(env_id, kind, cls):
+    """One registry: every registered id, of any kind, is made by ``make``."""
+    assert env_kind(env_id) == kind and env_info(env_id)["kind"] == kind
+    env = make(env_id)
+    try:
+        assert isinstance(env, cls)
+        if kind == "single":
+            obs, info = env.reset(seed=0)
+            assert obs in env.observation_space
+        else:
+            env.reset(seed=0)
+            assert env.agents == env.possible_agents == env_info(env_id)["agents"]
+    finally:
+        env.close()
+
+
+def test_list_envs_by_kind():
+    assert list_envs() == list_envs(kinds=("single",))  # the default: Gymnasium envs only
+    multi = list_envs(kinds=("aec", "parallel"))
+    assert {"lmrl/TicTacToe-v0", "lmrl/Negotiation-v0", "lmrl/Referential-v0"} <= set(multi)
+    assert not set(multi) & set(list_envs())
+    assert list_envs(kinds=ENV_KINDS) == sorted(list_envs() + multi)
+    assert "lmrl/TicTacToe-v0" not in gym.registry  # only single-agent envs are Gymnasium's
+
+
+def test_unknown_multiagent_id_did_you_mean():
+    with pytest.raises(
+        UnknownEnvError,
+        match=re.escape(
+            "Unknown env id `lmrl/TicTacToe-v1`. Did you mean `lmrl/TicTacToe-v0`? "
+            "Run `lmrl envs list` to see all ids."
+        ),
+    ):
+        make("lmrl/TicTacToe-v1")
+
+
+def test_register_a_multiagent_env_with_kwargs(scratch_ids):
+    scratch_ids.append("test/QuickTicTacToe-v0")
+    register(
+        "test/QuickTicTacToe-v0",
+        "lmrl.envs.multiagent.tictactoe:TicTacToeEnv",
+        kwargs={"max_illegal": 1},
+    )
+    assert env_kind("test/QuickTicTacToe-v0") == "aec"
+    assert "test/QuickTicTacToe-v0" not in gym.registry
+    env = make("test/QuickTicTacToe-v0")
+    env.reset(seed=0)
+    env.step("nowhere")  # one illegal move forfeits with max_illegal=1
+    assert all(env.terminations.values()) and env.infos["player_0"]["outcome"] == "loss"
+    assert make("test/QuickTicTacToe-v0", max_illegal=3).max_illegal == 3  # make's kwargs win
+    unregister("test/QuickTicTacToe-v0")
+    assert "test/QuickTicTacToe-v0" not in list_envs(kinds=ENV_KINDS)
+
+
+def test_multiagent_env_refuses_a_time_limit(scratch_ids):
+    scratch_ids.append("test/TimedTicTacToe-v0")
+    with pytest.raises(
+        RegistrationError,
+        match=re.escape(
+            "max_episode_steps applies to single-agent envs; `test/TimedTicTacToe-v0` is a "
+            "multi-agent (aec) env"
+        ),
+    ):
+        register(
+            "test/TimedTicTacToe-v0",
+            "lmrl.envs.multiagent.tictactoe:TicTacToeEnv",
+            max_episode_steps=5,
+        )
+    assert "test/TimedTicTacToe-v0" not in list_envs(kinds=ENV_KINDS)
 
 
 def test_gymnasium_make_after_import_lmrl_in_fresh_interpreter():
@@ -190,7 +270,10 @@ def test_malformed_entry_point(entry_point, scratch_ids):
 
 def test_entry_point_not_an_env(scratch_ids):
     scratch_ids.append("test/NotEnv-v0")
-    with pytest.raises(RegistrationError, match="must name a gymnasium.Env subclass"):
+    with pytest.raises(
+        RegistrationError,
+        match="must name a gymnasium.Env, pettingzoo.AECEnv or pettingzoo.ParallelEnv subclass",
+    ):
         register("test/NotEnv-v0", f"{__name__}:NotAnEnv")
 
 

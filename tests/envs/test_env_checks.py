@@ -16,9 +16,24 @@ from gymnasium.utils.env_checker import check_env
 import lmrl  # noqa: F401
 from lmrl.envs import RandomAgent, TextEnv, catalog, list_envs, make, register, unregister
 from lmrl.envs.checks import MALFORMED_ACTIONS, CheckResult, check_env_id
+from lmrl.envs.multiagent.tictactoe import TicTacToeEnv
 from lmrl.errors import InvalidActionError, UnknownEnvError
 
 ENV_IDS = [env_id for env_id in list_envs() if env_id.startswith("lmrl/")]
+
+
+def check_names(api_test: str) -> list[str]:
+    """The names of the checks, in order; only the API test differs between kinds."""
+    return [
+        "make",
+        api_test,
+        "determinism",
+        "pickle mid-episode",
+        "random rollouts",
+        "malformed action text",
+        "non-text action",
+        "expert rollouts",
+    ]
 
 
 def _play(env, agent, seed, steps=None):
@@ -43,7 +58,9 @@ def test_builtin_ids():
         "lmrl/TwentyQuestions-v0",
         "lmrl/Wordle-v0",
     ]
-    assert ENV_IDS == sorted(catalog.BUILTIN_ENVS)
+    assert sorted(catalog.BUILTIN_ENVS) == sorted(
+        [*ENV_IDS, "lmrl/Negotiation-v0", "lmrl/Referential-v0", "lmrl/TicTacToe-v0"]
+    )
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
@@ -161,16 +178,7 @@ def test_non_text_action_before_reset_still_explains():
 def test_check_env_id_all_pass(env_id):
     results = check_env_id(env_id, seed=0, episodes=10)
     assert all(isinstance(r, CheckResult) for r in results)
-    assert [r.name for r in results] == [
-        "make",
-        "gymnasium check_env",
-        "determinism",
-        "pickle mid-episode",
-        "random rollouts",
-        "malformed action text",
-        "non-text action",
-        "expert rollouts",
-    ]
+    assert [r.name for r in results] == check_names("gymnasium check_env")
     assert all(r.ok for r in results), [r for r in results if not r.ok]
     expert = results[-1]
     assert expert.detail.startswith("10 episodes, success rate 1.00")
@@ -179,6 +187,20 @@ def test_check_env_id_all_pass(env_id):
 def test_check_env_id_unknown():
     with pytest.raises(UnknownEnvError, match=re.escape("Did you mean `lmrl/Maze-v0`?")):
         check_env_id("lmrl/Mase-v0")
+
+
+def test_check_env_id_serves_multiagent_envs():
+    """The one check runs the same checks on AEC and Parallel envs, with PettingZoo's API tests."""
+    for env_id, kind, agents in (
+        ("lmrl/TicTacToe-v0", "aec", "player_0, player_1"),
+        ("lmrl/Referential-v0", "parallel", "speaker_0, listener_0"),
+    ):
+        results = check_env_id(env_id, seed=0, episodes=5)
+        assert [r.name for r in results] == check_names("pettingzoo api test")
+        assert all(r.ok for r in results), [r for r in results if not r.ok]
+        assert results[0].detail == f"{kind} env, agents {agents}"
+    with pytest.raises(UnknownEnvError, match=re.escape("Did you mean `lmrl/TicTacToe-v0`?")):
+        check_env_id("lmrl/TicTacToo-v0")
 
 
 # --- broken envs the checks must catch ------------------------------------------------------
@@ -222,6 +244,28 @@ def test_checks_catch_a_fragile_env(broken_ids):
     assert results["malformed action text"].detail == "ValueError: empty action"
     assert results["non-text action"].ok
     assert results["expert rollouts"].ok and "skipped" in results["expert rollouts"].detail
+
+
+class NaNPenaltyTicTacToe(TicTacToeEnv):
+    """Tic-tac-toe whose illegal moves cost NaN."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.illegal_penalty = math.nan
+
+
+def test_checks_catch_a_broken_multiagent_env():
+    register("test/NaNTicTacToe-v0", f"{__name__}:NaNPenaltyTicTacToe")
+    try:
+        results = {r.name: r for r in check_env_id("test/NaNTicTacToe-v0", episodes=3)}
+    finally:
+        unregister("test/NaNTicTacToe-v0")
+    assert results["random rollouts"].ok  # admissible moves only: no penalty
+    assert not results["malformed action text"].ok
+    assert (
+        results["malformed action text"].detail
+        == "action 'empty', player_0: reward nan is not finite"
+    )
 
 
 def test_checks_stop_at_make_for_numeric_spaces(broken_ids):

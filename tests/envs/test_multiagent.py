@@ -11,34 +11,43 @@ from gymnasium import spaces
 from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, seed_test
 
 import lmrl  # noqa: F401
-from lmrl.envs import make, register, run_episodes, unregister
+from lmrl.envs import (
+    MultiAgentReport,
+    env_info,
+    env_kind,
+    list_envs,
+    make,
+    register,
+    run_episodes,
+    unregister,
+)
 from lmrl.envs.checks import check_env_id
 from lmrl.envs.multiagent import (
     ExpertMultiAgent,
     RandomMultiAgent,
-    is_parallel,
+    is_multiagent,
     list_multiagent_envs,
     make_aec,
     make_parallel,
     multiagent_corpus,
-    multiagent_env_info,
-    register_multiagent,
-    run_multiagent_episodes,
 )
-from lmrl.envs.multiagent.checks import check_multiagent_env_id
 from lmrl.envs.multiagent.negotiation import parse_action
 from lmrl.envs.multiagent.tictactoe import CELLS, parse_cell
 from lmrl.errors import InvalidActionError, RegistrationError, UnknownEnvError
 
-MA_IDS = [e for e in list_multiagent_envs() if e.startswith("lmrl/")]  # lmrl's own; suites test theirs
-AEC_IDS = [e for e in MA_IDS if not is_parallel(e)]
-PARALLEL_IDS = [e for e in MA_IDS if is_parallel(e)]
+# lmrl's own; suites test theirs
+MA_IDS = [e for e in list_envs(kinds=("aec", "parallel")) if e.startswith("lmrl/")]
+AEC_IDS = [e for e in MA_IDS if env_kind(e) == "aec"]
+PARALLEL_IDS = [e for e in MA_IDS if env_kind(e) == "parallel"]
 
 
 def test_ids_and_apis():
     assert MA_IDS == ["lmrl/Negotiation-v0", "lmrl/Referential-v0", "lmrl/TicTacToe-v0"]
     assert AEC_IDS == ["lmrl/Negotiation-v0", "lmrl/TicTacToe-v0"]
     assert PARALLEL_IDS == ["lmrl/Referential-v0"]
+    assert list_multiagent_envs() == list_envs(kinds=("aec", "parallel"))
+    assert is_multiagent("lmrl/TicTacToe-v0") and is_multiagent("lmrl/Referential-v0")
+    assert not is_multiagent("lmrl/Maze-v0") and not is_multiagent("lmrl/Nothing-v0")
 
 
 @pytest.mark.parametrize("env_id", AEC_IDS)
@@ -75,7 +84,7 @@ def test_spaces_are_text_and_shared(env_id):
 
 @pytest.mark.parametrize("env_id", MA_IDS)
 def test_checks_all_pass(env_id):
-    results = check_multiagent_env_id(env_id, episodes=10)
+    results = check_env_id(env_id, episodes=10)
     assert all(r.ok for r in results), [r for r in results if not r.ok]
     assert (
         results[-1].detail.startswith("10 episodes, success rate")
@@ -85,13 +94,14 @@ def test_checks_all_pass(env_id):
 
 @pytest.mark.parametrize("env_id", MA_IDS)
 def test_seeded_determinism_and_variety(env_id):
-    a = run_multiagent_episodes(env_id, RandomMultiAgent(3), n=5, seed=7, keep_transcripts=5)
-    b = run_multiagent_episodes(env_id, RandomMultiAgent(3), n=5, seed=7, keep_transcripts=5)
+    a = run_episodes(env_id, RandomMultiAgent(3), n=5, seed=7, keep_transcripts=5)
+    b = run_episodes(env_id, RandomMultiAgent(3), n=5, seed=7, keep_transcripts=5)
+    assert isinstance(a, MultiAgentReport)
     assert a.transcripts == b.transcripts and a.returns == b.returns
     firsts = {
-        run_multiagent_episodes(
-            env_id, ExpertMultiAgent(), n=1, seed=s, keep_transcripts=1
-        ).transcripts[0][0][1]
+        run_episodes(env_id, ExpertMultiAgent(), n=1, seed=s, keep_transcripts=1).transcripts[0][0][
+            1
+        ]
         for s in range(10)
     }
     assert len(firsts) > 1 or env_id == "lmrl/TicTacToe-v0"  # an empty board looks the same
@@ -140,9 +150,7 @@ def test_parallel_non_text_action_raises():
 def test_catalog_errors_and_info():
     with pytest.raises(
         UnknownEnvError,
-        match=re.escape(
-            "Unknown multi-agent env id `lmrl/TicTacToe-v1`. Did you mean `lmrl/TicTacToe-v0`?"
-        ),
+        match=re.escape("Unknown env id `lmrl/TicTacToe-v1`. Did you mean `lmrl/TicTacToe-v0`?"),
     ):
         make_aec("lmrl/TicTacToe-v1")
     with pytest.raises(
@@ -157,18 +165,13 @@ def test_catalog_errors_and_info():
         ),
     ):
         make_parallel("lmrl/TicTacToe-v0")
-    with pytest.raises(
-        UnknownEnvError,
-        match=re.escape(
-            "`lmrl/TicTacToe-v0` is a multi-agent env: use lmrl.envs.multiagent.make_aec."
-        ),
-    ):
-        make("lmrl/TicTacToe-v0")
-    info = multiagent_env_info("lmrl/Referential-v0")
-    assert info["api"] == "parallel" and info["agents"] == ["speaker_0", "listener_0"]
+    assert type(make("lmrl/TicTacToe-v0")) is type(make_aec("lmrl/TicTacToe-v0"))
+    assert type(make("lmrl/Referential-v0")) is type(make_parallel("lmrl/Referential-v0"))
+    info = env_info("lmrl/Referential-v0")
+    assert info["kind"] == "parallel" and info["agents"] == ["speaker_0", "listener_0"]
     assert info["default_action_mode"] == "choose" and info["max_episode_steps"] == 2
     for env_id in MA_IDS:
-        doc = multiagent_env_info(env_id)["doc"]
+        doc = env_info(env_id)["doc"]
         for section in (
             "Description",
             "Action Space",
@@ -183,15 +186,13 @@ def test_catalog_errors_and_info():
 
 def test_register_multiagent_errors():
     with pytest.raises(RegistrationError, match="Malformed env id 'TicTacToe'"):
-        register_multiagent("TicTacToe", "lmrl.envs.multiagent.tictactoe:TicTacToeEnv")
+        register("TicTacToe", "lmrl.envs.multiagent.tictactoe:TicTacToeEnv")
+    with pytest.raises(RegistrationError, match="Env id `lmrl/TicTacToe-v0` is already registered"):
+        register("lmrl/TicTacToe-v0", "lmrl.envs.multiagent.tictactoe:TicTacToeEnv")
     with pytest.raises(
-        RegistrationError, match="Multi-agent env id `lmrl/TicTacToe-v0` is already registered"
+        RegistrationError, match=r"pettingzoo.AECEnv or pettingzoo.ParallelEnv subclass"
     ):
-        register_multiagent("lmrl/TicTacToe-v0", "lmrl.envs.multiagent.tictactoe:TicTacToeEnv")
-    with pytest.raises(
-        RegistrationError, match=r"must name a pettingzoo.AECEnv or pettingzoo.ParallelEnv subclass"
-    ):
-        register_multiagent("test/NotMulti-v0", "lmrl.envs.maze:MazeEnv")
+        register("test/NotMulti-v0", "lmrl.envs.multiagent.agents:RandomMultiAgent")
 
 
 def test_corpus_is_deterministic_text():
@@ -260,10 +261,10 @@ def test_tictactoe_expert_never_loses():
         {"player_0": ExpertMultiAgent(), "player_1": RandomMultiAgent(0)},
         {"player_0": RandomMultiAgent(0), "player_1": ExpertMultiAgent()},
     ):
-        report = run_multiagent_episodes("lmrl/TicTacToe-v0", seats, n=50)
+        report = run_episodes("lmrl/TicTacToe-v0", seats, n=50)
         expert = next(a for a, p in seats.items() if isinstance(p, ExpertMultiAgent))
         assert report.outcome_rate(expert, "loss") == 0.0 and report.success_rate(expert) == 1.0
-    both = run_multiagent_episodes("lmrl/TicTacToe-v0", ExpertMultiAgent(), n=3)
+    both = run_episodes("lmrl/TicTacToe-v0", ExpertMultiAgent(), n=3)
     assert both.outcome_rate("player_0", "draw") == 1.0
 
 
@@ -325,7 +326,7 @@ def test_negotiation_no_deal_and_out_of_turns():
 
 
 def test_negotiation_experts_always_deal():
-    report = run_multiagent_episodes("lmrl/Negotiation-v0", ExpertMultiAgent(), n=50)
+    report = run_episodes("lmrl/Negotiation-v0", ExpertMultiAgent(), n=50)
     assert report.success_rate("player_0") == 1.0 and report.mean_return("player_0") > 0.5
 
 
@@ -374,12 +375,10 @@ def test_referential_failure_and_penalties():
 
 
 def test_referential_chance_and_experts():
-    random = run_multiagent_episodes("lmrl/Referential-v0", RandomMultiAgent(0), n=200)
+    random = run_episodes("lmrl/Referential-v0", RandomMultiAgent(0), n=200)
     assert 0.15 < random.success_rate("listener_0") < 0.4  # chance is 1/4
     assert (
-        run_multiagent_episodes("lmrl/Referential-v0", ExpertMultiAgent(), n=50).success_rate(
-            "speaker_0"
-        )
+        run_episodes("lmrl/Referential-v0", ExpertMultiAgent(), n=50).success_rate("speaker_0")
         == 1.0
     )
 

@@ -1,6 +1,9 @@
-"""Multi-agent text envs (PettingZoo), their catalog, scripted agents and rollouts.
+"""Multi-agent text envs (PettingZoo), their scripted agents, and their AEC/Parallel views.
 
-The envs:
+They are registered in the one catalog (:mod:`lmrl.envs.catalog`), which records
+each id's kind (``"aec"`` or ``"parallel"``); ``lmrl.envs.make(id)`` makes them,
+``lmrl.envs.checks.check_env_id`` checks them and ``lmrl.envs.run_episodes``
+plays them, as for single-agent envs. The envs:
 
 | id | API | agents | what they do |
 |---|---|---|---|
@@ -34,17 +37,18 @@ The contract an RLlib multi-agent wrapper can rely on, for every env here:
 
 ``make_aec(id)`` gives any of them as an AEC env (Parallel ones through
 PettingZoo's ``parallel_to_aec``), ``make_parallel(id)`` the Parallel ones
-natively. RLlib's ``PettingZooEnv`` (AEC, turn-based) and
-``ParallelPettingZooEnv`` take them as they are.
+natively (what ``lmrl.envs.make`` returns for them). RLlib's ``PettingZooEnv``
+(AEC, turn-based) and ``ParallelPettingZooEnv`` take them as they are.
 
 Example:
-    >>> from lmrl.envs.multiagent import ExpertMultiAgent, RandomMultiAgent, make_aec, run_multiagent_episodes
+    >>> from lmrl.envs import run_episodes
+    >>> from lmrl.envs.multiagent import ExpertMultiAgent, RandomMultiAgent, make_aec
     >>> env = make_aec("lmrl/TicTacToe-v0")
     >>> env.reset(seed=0)
     >>> obs, reward, terminated, truncated, info = env.last()
     >>> obs["actions"][:2]
     ('top left', 'top middle')
-    >>> report = run_multiagent_episodes(
+    >>> report = run_episodes(
     ...     "lmrl/TicTacToe-v0", {"player_0": ExpertMultiAgent(), "player_1": RandomMultiAgent(0)}, n=20)
     >>> report.success_rate("player_0")
     1.0
@@ -52,147 +56,93 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from typing import Any
 
-from lmrl.envs.multiagent.rollout import (
-    ExpertMultiAgent,
-    MultiAgentReport,
-    RandomMultiAgent,
-    multiagent_corpus,
-    run_multiagent_episodes,
-)
-from lmrl.errors import RegistrationError, UnknownEnvError, did_you_mean
+from lmrl.envs import catalog
+from lmrl.envs.multiagent.agents import ExpertMultiAgent, RandomMultiAgent, multiagent_corpus
+from lmrl.errors import EnvError, UnknownEnvError
 
-#: Multi-agent env ids and their entry points (``"module:Class"``).
-MULTIAGENT_ENVS: dict[str, str] = {
-    "lmrl/TicTacToe-v0": "lmrl.envs.multiagent.tictactoe:TicTacToeEnv",
-    "lmrl/Negotiation-v0": "lmrl.envs.multiagent.negotiation:NegotiationEnv",
-    "lmrl/Referential-v0": "lmrl.envs.multiagent.referential:ReferentialEnv",
-}
+_MULTIAGENT_KINDS: tuple[catalog.EnvKind, ...] = ("aec", "parallel")
 
 
 def is_multiagent(env_id: str) -> bool:
-    """Whether ``env_id`` names a multi-agent (PettingZoo) env."""
-    return env_id in list_multiagent_envs()
+    """Whether ``env_id`` names a registered multi-agent env (``False`` for an unknown id)."""
+    try:
+        return catalog.env_kind(env_id) in _MULTIAGENT_KINDS
+    except EnvError:
+        return False
 
 
 def list_multiagent_envs() -> list[str]:
-    """The sorted multi-agent env ids."""
-    return sorted(MULTIAGENT_ENVS)
-
-
-def _class(env_id: str) -> type:
-    if env_id not in MULTIAGENT_ENVS:
-        from lmrl.envs import catalog
-
-        if env_id in catalog.list_envs():
-            raise UnknownEnvError(
-                f"`{env_id}` is a single-agent env; make it with lmrl.envs.make. "
-                f"Multi-agent ids: {', '.join(list_multiagent_envs())}."
-            )
-        raise UnknownEnvError(
-            f"Unknown multi-agent env id `{env_id}`.{did_you_mean(env_id, MULTIAGENT_ENVS)} "
-            f"Multi-agent ids: {', '.join(list_multiagent_envs())}."
-        )
-    module, attr = MULTIAGENT_ENVS[env_id].split(":")
-    return getattr(importlib.import_module(module), attr)
-
-
-def register_multiagent(env_id: str, entry_point: str) -> None:
-    """Adds a multi-agent env (a PettingZoo ``AECEnv`` or ``ParallelEnv`` subclass).
-
-    Raises:
-        RegistrationError: Malformed or duplicate id, or an entry point that is not such a class.
-    """
-    from pettingzoo import AECEnv, ParallelEnv
-
-    from lmrl.envs import catalog
-
-    if not isinstance(env_id, str) or not catalog._ID_RE.match(env_id):
-        raise RegistrationError(
-            f"Malformed env id {env_id!r}: ids must have the form `namespace/Name-vN`, "
-            "for example `lmrl/TicTacToe-v0`."
-        )
-    if env_id in MULTIAGENT_ENVS:
-        raise RegistrationError(
-            f"Multi-agent env id `{env_id}` is already registered (entry point "
-            f"'{MULTIAGENT_ENVS[env_id]}'); choose another id or bump its version, for example `-v1`."
-        )
-    catalog._import_entry_point(env_id, entry_point, base=(AECEnv, ParallelEnv))  # raises if unfit
-    MULTIAGENT_ENVS[env_id] = entry_point
-
-
-def is_parallel(env_id: str) -> bool:
-    """Whether the env is a PettingZoo ``ParallelEnv`` (else AEC)."""
-    from pettingzoo import ParallelEnv
-
-    return issubclass(_class(env_id), ParallelEnv)
+    """The sorted multi-agent env ids (``lmrl.envs.list_envs(kinds=("aec", "parallel"))``)."""
+    return catalog.list_envs(kinds=_MULTIAGENT_KINDS)
 
 
 def multiagent_env_info(env_id: str) -> dict[str, Any]:
-    """What is known of a multi-agent env without making it.
+    """:func:`lmrl.envs.env_info` of a multi-agent env, which includes ``"agents"``.
 
-    Returns:
-        ``{"id", "entry_point", "api" ("aec" or "parallel"), "agents", "doc",
-        "default_action_mode", "max_episode_steps"}``.
+    Raises:
+        UnknownEnvError: The id is unknown or names a single-agent env.
     """
-    cls = _class(env_id)
-    return {
-        "id": env_id,
-        "entry_point": MULTIAGENT_ENVS[env_id],
-        "api": "parallel" if is_parallel(env_id) else "aec",
-        "agents": list(cls().possible_agents),
-        "doc": inspect.getdoc(cls) or "",
-        "default_action_mode": getattr(cls, "default_action_mode", "choose"),
-        "max_episode_steps": getattr(cls, "max_episode_steps", None),
-    }
+    _multiagent_kind(env_id)
+    return catalog.env_info(env_id)
 
 
-def make_aec(env_id: str, **kwargs: Any):
+def _multiagent_kind(env_id: str) -> catalog.EnvKind:
+    kind = catalog.env_kind(env_id)
+    if kind not in _MULTIAGENT_KINDS:
+        raise UnknownEnvError(
+            f"`{env_id}` is a single-agent env; make it with lmrl.envs.make. "
+            f"Multi-agent ids: {', '.join(list_multiagent_envs())}."
+        )
+    return kind
+
+
+def make_aec(env_id: str, **kwargs: Any) -> Any:
     """Makes a multi-agent env as a PettingZoo AEC env (Parallel envs through ``parallel_to_aec``).
 
     Args:
         env_id: A multi-agent id, e.g. ``"lmrl/TicTacToe-v0"``.
         **kwargs: Constructor arguments (see the env's docstring).
 
+    Returns:
+        A PettingZoo ``AECEnv``.
+
     Raises:
-        UnknownEnvError: The id is not a multi-agent env.
+        UnknownEnvError: The id is unknown or names a single-agent env.
     """
-    env = _class(env_id)(**kwargs)
-    if is_parallel(env_id):
+    kind = _multiagent_kind(env_id)
+    env = catalog.make(env_id, **kwargs)
+    if kind == "parallel":
         from pettingzoo.utils.conversions import parallel_to_aec
 
         return parallel_to_aec(env)
     return env
 
 
-def make_parallel(env_id: str, **kwargs: Any):
-    """Makes a Parallel multi-agent env (``lmrl/Referential-v0``).
+def make_parallel(env_id: str, **kwargs: Any) -> Any:
+    """Makes a Parallel multi-agent env (``lmrl/Referential-v0``), as ``lmrl.envs.make`` does.
+
+    Returns:
+        A PettingZoo ``ParallelEnv``.
 
     Raises:
         UnknownEnvError: The id is not a multi-agent env, or it is turn-based (use :func:`make_aec`).
     """
-    if not is_parallel(env_id):
+    if _multiagent_kind(env_id) != "parallel":
         raise UnknownEnvError(
             f"`{env_id}` is a turn-based (AEC) env and has no Parallel form; use make_aec({env_id!r})."
         )
-    return _class(env_id)(**kwargs)
+    return catalog.make(env_id, **kwargs)
 
 
 __all__ = [
-    "MULTIAGENT_ENVS",
     "ExpertMultiAgent",
-    "MultiAgentReport",
     "RandomMultiAgent",
     "is_multiagent",
-    "is_parallel",
     "list_multiagent_envs",
     "make_aec",
     "make_parallel",
     "multiagent_corpus",
     "multiagent_env_info",
-    "register_multiagent",
-    "run_multiagent_episodes",
 ]

@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lmrl.envs.base import TextEnv
+from lmrl.envs.multiagent.agents import ExpertMultiAgent, RandomMultiAgent
 from lmrl.envs.multiagent.base import WAIT
-from lmrl.envs.multiagent.rollout import ExpertMultiAgent, RandomMultiAgent
 from lmrl.errors import ConfigError
 
 OPPONENTS = ("random", "expert")

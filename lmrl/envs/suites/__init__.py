@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 #: Fraction of a long bad action quoted back in an explanation.
 _QUOTE_CHARS = 20
@@ -58,7 +58,6 @@ def register_suite(
     suite: str,
     extra: str,
     modules: Iterable[str],
-    register: Callable[[str, str, dict], None] | None = None,
     also_missing: str | None = None,
 ) -> None:
     """Registers a suite's ids, or lists them as unavailable when its packages are missing.
@@ -70,7 +69,6 @@ def register_suite(
         suite: The suite's name, for the message.
         extra: The lmrl extra that installs it.
         modules: Import names the suite needs.
-        register: How to register one id (default: :func:`lmrl.envs.catalog.register`).
         also_missing: A further unmet requirement (e.g. Java), as a sentence with its fix.
     """
     from lmrl.envs import catalog
@@ -88,8 +86,6 @@ def register_suite(
             continue
         if reason is not None:
             catalog.register_unavailable(env_id, f"`{env_id}` {reason}")
-        elif register is not None:
-            register(env_id, entry_point, kwargs)
         else:
             catalog.register(env_id, entry_point, kwargs=kwargs)
 

@@ -72,15 +72,11 @@ def single_agent_rows(suite: str, episodes: int, only: Sequence[str] = ()) -> li
 
 def multi_agent_rows(episodes: int) -> list[str]:
     """Markdown rows ``| id | seats | player_0 success | player_1 success |`` for TextArena."""
-    from lmrl.envs.multiagent import (
-        ExpertMultiAgent,
-        RandomMultiAgent,
-        list_multiagent_envs,
-        run_multiagent_episodes,
-    )
+    from lmrl.envs.multiagent import ExpertMultiAgent, RandomMultiAgent
 
     rows = []
-    for env_id in [e for e in list_multiagent_envs() if e.startswith("textarena/")]:
+    multi_agent_ids = lmrl.envs.list_envs(kinds=("aec", "parallel"))
+    for env_id in [e for e in multi_agent_ids if e.startswith("textarena/")]:
         seatings = {
             "random vs random": {"player_0": RandomMultiAgent(0), "player_1": RandomMultiAgent(1)},
             "expert vs random": {"player_0": ExpertMultiAgent(), "player_1": RandomMultiAgent(1)},
@@ -88,7 +84,7 @@ def multi_agent_rows(episodes: int) -> list[str]:
             "expert vs expert": {"player_0": ExpertMultiAgent(), "player_1": ExpertMultiAgent()},
         }
         for label, agents in seatings.items():
-            report = run_multiagent_episodes(env_id, agents, n=episodes)
+            report = run_episodes(env_id, agents, n=episodes)
             rows.append(
                 f"| `{env_id}` | {label} | {report.success_rate('player_0'):.1%} "
                 f"| {report.success_rate('player_1'):.1%} |"

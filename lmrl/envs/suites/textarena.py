@@ -255,17 +255,9 @@ class TextArenaEnv(TextAECEnv):
 def register_envs() -> None:
     """Registers the ``textarena/*`` ids (the ``lmrl.envs`` entry point of the ``textarena`` extra).
 
-    They are multi-agent envs: :func:`lmrl.envs.multiagent.make_aec` makes them.
+    They are multi-agent (AEC) envs: :func:`lmrl.envs.make` makes them.
     """
-    from lmrl.envs import multiagent
-
-    def add(env_id: str, entry_point: str, kwargs: dict) -> None:
-        if env_id not in multiagent.MULTIAGENT_ENVS:
-            multiagent.register_multiagent(env_id, entry_point)
-
-    register_suite(
-        ENV_IDS, suite="TextArena", extra="textarena", modules=("textarena",), register=add
-    )
+    register_suite(ENV_IDS, suite="TextArena", extra="textarena", modules=("textarena",))
 
 
 class TicTacToeArenaEnv(TextArenaEnv):

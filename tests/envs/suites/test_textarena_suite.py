@@ -8,15 +8,9 @@ import warnings
 
 import pytest
 
-from lmrl.envs.checks import MALFORMED_ACTIONS
-from lmrl.envs.multiagent import (
-    ExpertMultiAgent,
-    RandomMultiAgent,
-    list_multiagent_envs,
-    make_aec,
-    run_multiagent_episodes,
-)
-from lmrl.envs.multiagent.checks import check_multiagent_env_id
+from lmrl.envs import env_kind, run_episodes
+from lmrl.envs.checks import MALFORMED_ACTIONS, check_env_id
+from lmrl.envs.multiagent import ExpertMultiAgent, RandomMultiAgent, make_aec
 
 pytest.importorskip("textarena")  # the textarena extra; the test extra installs it
 from lmrl.envs.suites.textarena import available_moves  # noqa: E402
@@ -25,7 +19,7 @@ ID = "textarena/TicTacToe-v0"
 
 
 def test_registered_as_multiagent():
-    assert ID in list_multiagent_envs()
+    assert env_kind(ID) == "aec"
 
 
 def test_pettingzoo_api_test():
@@ -37,7 +31,7 @@ def test_pettingzoo_api_test():
 
 
 def test_multiagent_checks_pass():
-    results = check_multiagent_env_id(ID, episodes=5)
+    results = check_env_id(ID, episodes=5)
     assert all(r.ok for r in results), [(r.name, r.detail) for r in results if not r.ok]
 
 
@@ -75,7 +69,7 @@ def test_first_illegal_move_is_forgiven_second_loses(label):
 
 def test_expert_never_loses_to_random():
     for expert_seat, other in (("player_0", "player_1"), ("player_1", "player_0")):
-        report = run_multiagent_episodes(
+        report = run_episodes(
             ID, {expert_seat: ExpertMultiAgent(), other: RandomMultiAgent(0)}, n=10
         )
         assert report.success_rate(expert_seat) == 1.0
@@ -85,7 +79,6 @@ def test_expert_never_loses_to_random():
 def test_one_seat_against_a_scripted_opponent_passes_the_single_agent_checks():
     """The single-agent view lmrl trains a seat with (VersusEnv) takes a TextArena game as it is."""
     from lmrl.envs import catalog
-    from lmrl.envs.checks import check_env_id
 
     env_id = "suitetest/ArenaTicTacToeVsRandom-v0"
     catalog.register(
