@@ -11,24 +11,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 
-#: Ray's auth settings. Code under test (``enable_token_auth``, reached through ``JobsClient`` and
-#: ``init_ray(address)``) sets them in ``os.environ`` when ``~/.ray/auth_token`` exists; left set,
-#: a Ray started later in this process expects a token and fails with ``InvalidAuthToken``.
-_RAY_AUTH_VARS = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
-
-
-@pytest.fixture(autouse=True)
-def _restore_ray_auth_env():
-    """Puts Ray's auth variables back as they were after every test."""
-    saved = {var: os.environ.get(var) for var in _RAY_AUTH_VARS}
-    yield
-    for var, value in saved.items():
-        if value is None:
-            os.environ.pop(var, None)
-        else:
-            os.environ[var] = value
-
-
 @pytest.fixture(scope="session")
 def ray_session():
     """A local Ray with 2 CPUs, started once for the whole test session."""

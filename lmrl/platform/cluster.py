@@ -39,12 +39,12 @@ from typing import Any
 import yaml
 
 from lmrl.errors import ClusterError, did_you_mean
+from lmrl.platform.ray_access import discover_token
 
 __all__ = [
     "ClusterReport",
     "LocalHead",
     "NodeType",
-    "discover_token",
     "lmrl_home",
     "read_local_head",
     "start_local_head",
@@ -54,10 +54,6 @@ __all__ = [
 ]
 
 DEFAULT_CLUSTER_FILE = "cluster.yaml"
-_TOKEN_FIX = (
-    "export RAY_AUTH_TOKEN=<token>, point RAY_AUTH_TOKEN_PATH at the token file, or put it in "
-    "~/.ray/auth_token (on the head node `ray get-auth-token` prints it)"
-)
 _SCHEMA = "Ray's cluster schema"
 # Places in a cluster config that hold shell commands (top level; node types may override two).
 _COMMAND_KEYS = (
@@ -70,39 +66,7 @@ _COMMAND_KEYS = (
 )
 
 
-# --- the auth token -------------------------------------------------------------------------
-
-
-def discover_token() -> tuple[str | None, str]:
-    """Finds the Ray auth token the way Ray does: env var, then token file, then ``~/.ray/auth_token``.
-
-    Returns:
-        ``(token, source)``: the token (``None`` when there is none) and where
-        it came from (``"RAY_AUTH_TOKEN"``, ``"RAY_AUTH_TOKEN_PATH=/path"``,
-        ``"~/.ray/auth_token"``), or where it was looked for.
-
-    Raises:
-        ClusterError: ``RAY_AUTH_TOKEN_PATH`` names a file that does not exist or is empty.
-    """
-    token = os.environ.get("RAY_AUTH_TOKEN", "").strip()
-    if token:
-        return token, "RAY_AUTH_TOKEN"
-    path_text = os.environ.get("RAY_AUTH_TOKEN_PATH", "").strip()
-    if path_text:
-        path = Path(path_text).expanduser()
-        text = path.read_text(encoding="utf-8").strip() if path.is_file() else ""
-        if not text:
-            raise ClusterError(
-                f"RAY_AUTH_TOKEN_PATH={path_text} "
-                f"{'is empty' if path.is_file() else 'does not exist'}; {_TOKEN_FIX}"
-            )
-        return text, f"RAY_AUTH_TOKEN_PATH={path_text}"
-    default = Path.home() / ".ray" / "auth_token"
-    if default.is_file():
-        text = default.read_text(encoding="utf-8").strip()
-        if text:
-            return text, "~/.ray/auth_token"
-    return None, "RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH and ~/.ray/auth_token (none set)"
+# --- per-user state -------------------------------------------------------------------------
 
 
 def lmrl_home() -> Path:
@@ -439,7 +403,7 @@ def start_local_head(
     """Starts a one-node Ray cluster on this machine with token auth and a loopback dashboard.
 
     Runs ``ray start --head --node-ip-address 127.0.0.1`` with ``RAY_AUTH_MODE=token``
-    (the token comes from :func:`discover_token`; when there is none, a new one
+    (the token comes from :func:`~lmrl.platform.ray_access.discover_token`; when there is none, a new one
     is written to ``~/.ray/auth_token``), the dashboard and Jobs API on
     127.0.0.1, free ports for Ray's other services, and a temp dir of its own.
 

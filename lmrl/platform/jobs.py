@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from lmrl.errors import ClusterError, did_you_mean
-from lmrl.platform.cluster import discover_token, read_local_head
+from lmrl.platform.cluster import read_local_head
+from lmrl.platform.ray_access import TOKEN_FIX, auth_headers, unreachable_reason
 
 __all__ = [
     "PIPELINES",
@@ -455,15 +456,8 @@ class JobsClient:
 
     def __init__(self, address: str | None = None, connect_timeout_s: float = 5.0) -> None:
         self.address, self.address_source = resolve_address(address)
-        token, self.token_source = discover_token()
-        self.sends_token = (
-            token is not None and os.environ.get("RAY_AUTH_MODE", "").lower() != "disabled"
-        )
-        headers = {}
-        if self.sends_token:
-            # Ray's own client code (package upload, log tailing) reads the mode from the env.
-            os.environ.setdefault("RAY_AUTH_MODE", "token")
-            headers["Authorization"] = f"Bearer {token}"
+        self.headers, self.token_source = auth_headers()
+        self.sends_token = bool(self.headers)
         self._check_reachable(connect_timeout_s)
         from ray.job_submission import JobSubmissionClient
 
@@ -473,7 +467,7 @@ class JobsClient:
             )  # "package exists", "WebSocket closed"
 
         try:
-            self.client = JobSubmissionClient(self.address, headers=headers)
+            self.client = JobSubmissionClient(self.address, headers=dict(self.headers))
         except Exception as exc:
             raise self._explain(exc) from None
 
@@ -485,26 +479,23 @@ class JobsClient:
     def _check_reachable(self, timeout_s: float) -> None:
         parts = urllib.parse.urlsplit(self.address)
         port = parts.port or (443 if parts.scheme == "https" else 8265)
-        try:
-            with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=timeout_s):
-                pass
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
+        reason = unreachable_reason(parts.hostname or "127.0.0.1", port, timeout_s)
+        if reason is not None:
             raise ClusterError(
                 f"no Ray cluster answers at {self._where()}: {reason}; {_ADDRESS_FIX}"
-            ) from None
+            )
 
     def _explain(self, exc: Exception) -> ClusterError:
         text = " ".join(str(exc).split())
         if "Authentication required" in text or "status code 401" in text:
             return ClusterError(
                 f"the Ray cluster at {self._where()} refused the request: 401 Unauthorized, no auth "
-                f"token was sent (looked in {self.token_source}); {_token_fix()}"
+                f"token was sent (looked in {self.token_source}); {TOKEN_FIX}"
             )
         if "Authentication failed" in text or "status code 403" in text:
             return ClusterError(
                 f"the Ray cluster at {self._where()} refused the token from {self.token_source}: "
-                f"403 Forbidden, the token is wrong; {_token_fix()}"
+                f"403 Forbidden, the token is wrong; {TOKEN_FIX}"
             )
         if isinstance(exc, ConnectionError) or "Failed to connect" in text:
             return ClusterError(
@@ -804,10 +795,3 @@ def _describe(capacity: dict[str, float], n_nodes: int) -> str:
     cpu = capacity.get("CPU", 0.0)
     gpu = capacity.get("GPU", 0.0)
     return f"{n_nodes} node{'s' if n_nodes != 1 else ''}: {cpu:g} CPU, {gpu:g} GPU"
-
-
-def _token_fix() -> str:
-    return (
-        "export RAY_AUTH_TOKEN=<the cluster's token>, point RAY_AUTH_TOKEN_PATH at its file, or put "
-        "it in ~/.ray/auth_token (on the head node, `ray get-auth-token` prints it)"
-    )

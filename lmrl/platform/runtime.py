@@ -4,8 +4,9 @@
 only at ERROR, and worker output still streamed, so failures stay visible); ``init_ray("auto")`` or
 ``init_ray("host:6379")`` joins a running cluster started with
 ``ray start --head``. Ray 2.60 clusters enforce token auth: when the caller
-has not chosen an auth mode and ``~/.ray/auth_token`` (or ``RAY_AUTH_TOKEN``)
-exists, token mode is switched on so the connection is accepted.
+has not chosen an auth mode and a token is available (``RAY_AUTH_TOKEN``,
+``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``), the connection is made in
+token mode (:func:`lmrl.platform.ray_access.ray_auth_env`) so it is accepted.
 
 Example:
     >>> from lmrl.platform.runtime import init_ray, shutdown_ray
@@ -15,20 +16,19 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
-import socket
 import sys
 import threading
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 
 from lmrl.errors import LmrlError
+from lmrl.platform.ray_access import ray_auth_env, unreachable_reason
 
-__all__ = ["RL_MODULES", "init_ray", "shutdown_ray", "enable_token_auth"]
+__all__ = ["RL_MODULES", "init_ray", "shutdown_ray"]
 
-_TOKEN_PATH = Path("~/.ray/auth_token")
 _CONNECT_FIX = (
     "start a cluster with `ray start --head` and pass the address it prints (or 'auto' on the "
     "head node); if the cluster uses token auth, export RAY_AUTH_TOKEN (or RAY_AUTH_MODE=token "
@@ -123,16 +123,36 @@ def _preload(modules: Sequence[str]) -> threading.Thread | None:
 
 
 def _join(address: str, quiet: dict) -> None:
-    """Connects to a running cluster (token auth switched on when a token is available)."""
+    """Connects to a running cluster (in token mode when a token is available)."""
     import ray
 
-    enable_token_auth()
+    auth = ray_auth_env()
     _check_reachable(address)
     try:
-        ray.init(address=address, ignore_reinit_error=True, **quiet)
+        with _process_env(auth):
+            ray.init(address=address, ignore_reinit_error=True, **quiet)
     except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError, ...
         detail = " ".join(str(exc).split())[:300] or type(exc).__name__
         raise LmrlError(f"cannot connect to Ray at {address!r}: {detail}; {_CONNECT_FIX}") from None
+
+
+@contextlib.contextmanager
+def _process_env(values: dict[str, str]) -> Iterator[None]:
+    """Sets ``values`` in ``os.environ`` for the block, then puts the variables back.
+
+    Ray reads its auth mode only from the environment, when ``ray.init``
+    connects; the connection keeps it, so nothing stays changed afterwards.
+    """
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def shutdown_ray() -> None:
@@ -140,27 +160,6 @@ def shutdown_ray() -> None:
     ray = sys.modules.get("ray")  # never import Ray just to shut it down
     if ray is not None and ray.is_initialized():
         ray.shutdown()
-
-
-def enable_token_auth() -> bool:
-    """Turns on Ray token auth for this process when a token is available and no mode is chosen.
-
-    Ray 2.60's ``ray start --head`` rejects clients without a token. The
-    token is read by Ray itself from ``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH``
-    or ``~/.ray/auth_token`` once ``RAY_AUTH_MODE=token`` is set.
-
-    Returns:
-        True if ``RAY_AUTH_MODE`` is now ``token`` (set here or before).
-    """
-    if "RAY_AUTH_MODE" not in os.environ:
-        has_token = (
-            "RAY_AUTH_TOKEN" in os.environ
-            or "RAY_AUTH_TOKEN_PATH" in os.environ
-            or _TOKEN_PATH.expanduser().is_file()
-        )
-        if has_token:
-            os.environ["RAY_AUTH_MODE"] = "token"
-    return os.environ.get("RAY_AUTH_MODE") == "token"
 
 
 def _check_reachable(address: str, timeout_s: float = 3.0) -> None:
@@ -174,12 +173,9 @@ def _check_reachable(address: str, timeout_s: float = 3.0) -> None:
             f"Ray address {address!r} is not of the form host:port, ray://host:port or 'auto'; "
             f"{_CONNECT_FIX}"
         )
-    try:
-        with socket.create_connection((host.strip("[]"), int(port_text)), timeout=timeout_s):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
+    reason = unreachable_reason(host, int(port_text), timeout_s)
+    if reason is not None:
         raise LmrlError(
             f"cannot connect to Ray at {address!r}: nothing answers at {hostport} ({reason}); "
             f"{_CONNECT_FIX}"
-        ) from None
+        )

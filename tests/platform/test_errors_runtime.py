@@ -11,7 +11,6 @@ import textwrap
 import lmrl.errors
 from lmrl.platform import errors as platform_errors
 from lmrl.platform.errors import ConfigError, LmrlError, UnknownEnvError, format_error
-from lmrl.platform.runtime import enable_token_auth
 
 
 def test_errors_are_the_same_classes():
@@ -25,33 +24,6 @@ def test_format_error_is_one_line():
     assert format_error(UnknownEnvError("Unknown env id `x`.")) == "Unknown env id `x`."
     assert format_error(LmrlError()) == "LmrlError"
     assert format_error(ValueError("boom\nbang")) == "ValueError: boom bang"
-
-
-def _clear_auth_env(monkeypatch) -> None:
-    """Unsets Ray's auth variables (the conftest puts them back after the test)."""
-    for var in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
-        monkeypatch.delenv(var, raising=False)
-
-
-def test_token_auth_switched_on_when_a_token_file_exists(tmp_path, monkeypatch):
-    _clear_auth_env(monkeypatch)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    assert enable_token_auth() is False
-    assert "RAY_AUTH_MODE" not in os.environ
-    (tmp_path / ".ray").mkdir()
-    (tmp_path / ".ray" / "auth_token").write_text("secret")
-    assert enable_token_auth() is True
-    assert os.environ["RAY_AUTH_MODE"] == "token"
-
-
-def test_token_auth_from_env_token_and_user_choice_kept(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    _clear_auth_env(monkeypatch)
-    monkeypatch.setenv("RAY_AUTH_TOKEN", "secret")
-    assert enable_token_auth() is True
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-    assert enable_token_auth() is False
-    assert os.environ["RAY_AUTH_MODE"] == "disabled"
 
 
 def _run_python(code: str, tmp_path) -> subprocess.CompletedProcess:

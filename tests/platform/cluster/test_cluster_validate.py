@@ -16,12 +16,18 @@ import yaml
 
 from lmrl.errors import ClusterError, ConfigError
 from lmrl.platform.cli import build_parser, main
-from lmrl.platform.cluster import discover_token, validate_cluster_config, validate_cluster_file
+from lmrl.platform.cluster import validate_cluster_config, validate_cluster_file
 from lmrl.platform.jobs import (
     WORKING_DIR_EXCLUDES,
     JobsClient,
     prepare_submission,
     resolve_address,
+)
+from lmrl.platform.ray_access import (
+    auth_headers,
+    discover_token,
+    ray_auth_env,
+    unreachable_reason,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -233,6 +239,41 @@ def test_token_discovery_order(tmp_path, monkeypatch):
     monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(tmp_path / "missing"))
     with pytest.raises(ClusterError, match=r"RAY_AUTH_TOKEN_PATH=.*missing does not exist"):
         discover_token()
+
+
+def test_token_discovery_reads_the_environment_it_is_given(tmp_path):
+    (tmp_path / "tok").write_text("from-path\n")
+    env = {"HOME": str(tmp_path), "RAY_AUTH_TOKEN_PATH": str(tmp_path / "tok")}
+    assert discover_token(env) == ("from-path", f"RAY_AUTH_TOKEN_PATH={tmp_path / 'tok'}")
+    assert discover_token({"HOME": str(tmp_path)})[0] is None
+
+
+def test_auth_headers_and_ray_auth_env_change_no_environment(tmp_path):
+    home = {"HOME": str(tmp_path)}
+    before = dict(os.environ)
+    assert auth_headers(home) == ({}, discover_token(home)[1])
+    assert ray_auth_env(home) == {}
+    (tmp_path / ".ray").mkdir()
+    (tmp_path / ".ray" / "auth_token").write_text("secret")
+    assert auth_headers(home) == ({"Authorization": "Bearer secret"}, "~/.ray/auth_token")
+    assert ray_auth_env(home) == {"RAY_AUTH_MODE": "token"}
+    # A mode the user chose is kept: no header and nothing added when auth is disabled.
+    disabled = {**home, "RAY_AUTH_MODE": "disabled"}
+    assert auth_headers(disabled)[0] == {} and ray_auth_env(disabled) == {}
+    assert ray_auth_env({**home, "RAY_AUTH_MODE": "token"}) == {}
+    assert ray_auth_env({"HOME": str(tmp_path / "none"), "RAY_AUTH_TOKEN": "t"}) == {
+        "RAY_AUTH_MODE": "token"
+    }
+    assert dict(os.environ) == before
+
+
+def test_unreachable_reason():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        assert unreachable_reason("127.0.0.1", port, 2.0) is None
+    assert unreachable_reason("127.0.0.1", port, 2.0) == "Connection refused"
 
 
 def test_address_resolution(tmp_path, monkeypatch):
