@@ -25,7 +25,9 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import getpass
+import json
 import logging
 import os
 import secrets
@@ -33,7 +35,9 @@ import shlex
 import socket
 import sys
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -460,6 +464,7 @@ class JobsClient:
         self.sends_token = bool(self.headers)
         self._check_reachable(connect_timeout_s)
         from ray.job_submission import JobSubmissionClient
+        from ray.util.state import StateApiClient
 
         for name in ("ray.dashboard.modules.dashboard_sdk", "ray.dashboard.modules.job.sdk"):
             logging.getLogger(name).setLevel(
@@ -467,7 +472,9 @@ class JobsClient:
             )  # "package exists", "WebSocket closed"
 
         try:
+            # Each client keeps (and extends) the headers it is given: one dict each.
             self.client = JobSubmissionClient(self.address, headers=dict(self.headers))
+            self.state = StateApiClient(self.address, headers=dict(self.headers))
         except Exception as exc:
             raise self._explain(exc) from None
 
@@ -513,25 +520,42 @@ class JobsClient:
         except Exception as exc:
             raise self._explain(exc) from None
 
-    def _get_json(self, endpoint: str) -> Any:
-        response = self._call("_do_request", "GET", endpoint)
-        if response.status_code != 200:
-            raise ClusterError(
-                f"the Ray dashboard at {self._where()} answered {response.status_code} to {endpoint}"
+    def _list_state(self, resource: str, **options: Any) -> list[Any]:
+        """Rows of the cluster's state API (``ray.util.state``): ``"nodes"``, ``"actors"``, ..."""
+        from ray.util.state.common import ListApiOptions, StateResource
+
+        try:
+            return self.state.list(
+                StateResource(resource),
+                options=ListApiOptions(limit=10000, **options),
+                raise_on_missing_output=False,
             )
-        return response.json()
+        except Exception as exc:
+            raise self._explain(exc) from None
 
     # --- the cluster ----------------------------------------------------------------------
 
     def nodes(self) -> list[dict[str, Any]]:
         """The alive nodes: ``node_id``, ``node_ip``, ``is_head_node``, ``resources_total``."""
-        data = self._get_json("/api/v0/nodes?limit=10000")
-        rows = data.get("data", {}).get("result", {}).get("result", [])
-        return [row for row in rows if row.get("state") == "ALIVE"]
+        rows = self._list_state("nodes", filters=[("state", "=", "ALIVE")])
+        return [dataclasses.asdict(row) for row in rows]
 
     def usage(self) -> dict[str, tuple[float, float]]:
-        """Resource usage over the cluster: ``{"CPU": (used, total), ...}``."""
-        data = self._get_json("/api/cluster_status")
+        """Resource usage over the cluster: ``{"CPU": (used, total), ...}``.
+
+        The dashboard's ``/api/cluster_status`` is the only place with the
+        used amounts (``ray.util.state`` has the totals alone); it is read with
+        a plain HTTP GET carrying the token.
+        """
+        url = self.client.get_address() + "/api/cluster_status"
+        request = urllib.request.Request(url, headers=self.headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                data = json.load(response)
+        except urllib.error.HTTPError as exc:
+            raise self._explain(RuntimeError(f"status code {exc.code} from {url}")) from None
+        except (OSError, ValueError) as exc:
+            raise self._explain(ConnectionError(f"Failed to connect: {exc}")) from None
         report = (data.get("data", {}).get("clusterStatus") or {}).get("loadMetricsReport") or {}
         return {key: (float(v[0]), float(v[1])) for key, v in (report.get("usage") or {}).items()}
 
@@ -566,7 +590,7 @@ class JobsClient:
 
     def is_this_machine(self) -> bool:
         """True when every node of the cluster runs on this machine (so paths here are paths there)."""
-        from ray._private.services import get_node_ip_address
+        from ray.util import get_node_ip_address
 
         ips = {str(node.get("node_ip")) for node in self.nodes()}
         return bool(ips) and ips <= {"127.0.0.1", get_node_ip_address()}
@@ -746,26 +770,18 @@ class JobsClient:
         if not job_id:
             return None
         try:
-            query = urllib.parse.urlencode(
-                [
-                    ("filter_keys", "job_id"),
-                    ("filter_predicates", "="),
-                    ("filter_values", job_id),
-                    ("filter_keys", "state"),
-                    ("filter_predicates", "="),
-                    ("filter_values", "PENDING_CREATION"),
-                    ("detail", "true"),
-                ]
+            actors = self._list_state(
+                "actors",
+                filters=[("job_id", "=", job_id), ("state", "=", "PENDING_CREATION")],
+                detail=True,
             )
-            data = self._get_json(f"/api/v0/actors?{query}")
-            actors = data.get("data", {}).get("result", {}).get("result", [])
             nodes = self.nodes()
         except ClusterError:
             return None
         for actor in actors:
-            need = {k: float(v) for k, v in (actor.get("required_resources") or {}).items()}
+            need = {k: float(v) for k, v in (actor.required_resources or {}).items()}
             if need and not any(_fits(need, n.get("resources_total") or {}) for n in nodes):
-                name = str(actor.get("class_name") or "")
+                name = str(actor.class_name or "")
                 name = "an actor" if not name or "<locals>" in name else name
                 return (
                     f"waits for {name}, which needs {_format(need)} that no node of the "

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
@@ -265,3 +266,27 @@ def test_unknown_job_and_cluster_status(head):
     proc = head.lmrl("cluster", "status")
     assert proc.returncode == 0, proc.stderr
     assert f"nodes of {head.url}" in proc.stdout and "head" in proc.stdout and "CPU" in proc.stdout
+
+
+def test_a_job_whose_actor_cannot_be_placed_is_stopped(head, monkeypatch):
+    """The watchdog reads the job's pending actors from Ray's state API and stops the job."""
+    from lmrl.errors import ClusterError
+    from lmrl.platform.jobs import JobsClient
+
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(head.token_file))
+    jobs = JobsClient(head.url)
+    code = (
+        "import ray, time\nray.init()\n"
+        "@ray.remote(num_gpus=1)\nclass Hog:\n    pass\n"
+        "h = Hog.remote()\ntime.sleep(300)\n"
+    )
+    job_id = jobs.client.submit_job(entrypoint=f"python -c {shlex.quote(code)}")
+    with pytest.raises(
+        ClusterError,
+        match=r"waits for Hog, which needs (1 CPU, )?1 GPU that no node .* so lmrl stopped it",
+    ):
+        jobs.follow(job_id, stream=False, pending_timeout_s=2, poll_s=0.5)
+    deadline = time.monotonic() + 60
+    while jobs.status(job_id) not in ("STOPPED", "FAILED") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert jobs.status(job_id) == "STOPPED"
