@@ -21,13 +21,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
 import os
 import re
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 
 from lmrl.errors import ClusterError, did_you_mean
@@ -521,77 +522,47 @@ def stop_local_head(head: LocalHead | None = None, grace_s: float = 5.0) -> int:
     head = head or recorded
     if head is None:
         return 0
-    pids = _head_processes(head)
-    for pid in pids:
-        _signal(pid, signal.SIGTERM)
+    procs = _head_processes(head)
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):  # gone already, or not ours to signal
+            proc.terminate()
     deadline = time.monotonic() + grace_s
-    alive = set(pids)
+    alive = procs
     while alive and time.monotonic() < deadline:
         time.sleep(0.2)
-        alive = {pid for pid in alive if _alive(pid)}
-    for pid in alive:
-        _signal(pid, signal.SIGKILL)
+        alive = [proc for proc in alive if _alive(proc)]
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
     if recorded is not None and recorded.temp_dir == head.temp_dir:
         _state_file().unlink(missing_ok=True)
-    return len(pids)
+    return len(procs)
 
 
-def _head_processes(head: LocalHead) -> list[int]:
-    """PIDs of the head's processes and of all their descendants (never this process)."""
-    out = subprocess.run(
-        ["ps", "-eww", "-o", "pid=", "-o", "ppid=", "-o", "args="],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
-    parents: dict[int, int] = {}
-    roots = set()
+def _head_processes(head: LocalHead) -> list[psutil.Process]:
+    """The head's processes and all their descendants (never this process), by pid."""
     temp_dir = head.temp_dir.rstrip("/") + "/"
     # Ray's client server names the GCS by its routable IP: match any host with our port.
     gcs = re.compile(rf"--(?:gcs-)?address=\S+:{head.gcs_address.rsplit(':', 1)[-1]}(?:\s|$)")
-    for line in out.splitlines():
-        parts = line.split(None, 2)
-        if len(parts) < 2 or not parts[0].isdigit() or not parts[1].isdigit():
-            continue
-        pid, ppid = int(parts[0]), int(parts[1])
-        parents[pid] = ppid
-        args = parts[2] if len(parts) > 2 else ""
+    found: dict[int, psutil.Process] = {}
+    for proc in psutil.process_iter(["cmdline"]):
+        args = " ".join(proc.info["cmdline"] or [])
         if temp_dir in args or gcs.search(args):
-            roots.add(pid)
-    found = set(roots)
-    grew = True
-    while grew:
-        grew = False
-        for pid, ppid in parents.items():
-            if ppid in found and pid not in found:
-                found.add(pid)
-                grew = True
-    found.discard(os.getpid())
-    return sorted(found)
+            found[proc.pid] = proc
+            with contextlib.suppress(psutil.Error):  # it exited meanwhile
+                found.update((child.pid, child) for child in proc.children(recursive=True))
+    found.pop(os.getpid(), None)
+    return [found[pid] for pid in sorted(found)]
 
 
-def _signal(pid: int, sig: int) -> None:
+def _alive(proc: psutil.Process) -> bool:
+    """False once the process has exited; a zombie (not yet reaped by its parent) counts as gone."""
     try:
-        os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    # A zombie (exited, not yet reaped by its parent) counts as gone.
-    stat = Path(f"/proc/{pid}/stat")
-    if stat.is_file():
-        try:
-            return stat.read_text().split(")")[-1].split()[0] != "Z"
-        except OSError:
-            return False
-    return True
 
 
 def _answers(url: str, path: str = "/api/version", timeout_s: float = 2.0) -> bool:
