@@ -56,11 +56,16 @@ class TextEnv(gym.Env[dict, str]):
         default_action_mode: ``"choose"`` if the env lists admissible actions
             the policy should pick from, else ``"generate"``.
         max_episode_steps: Step limit (the env truncates itself).
+        dialogue: True if an episode is a conversation (the env answers each
+            action with a new turn, ``info["message"]``): chat prompts then hold
+            the earlier turns (``policy.multi_turn: auto``). False for envs whose
+            observation describes the whole state anew each step.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"], "render_fps": 4}
     default_action_mode: ClassVar[str] = "choose"
     max_episode_steps: ClassVar[int | None] = None
+    dialogue: ClassVar[bool] = False
 
     def __init__(self, render_mode: str | None = None) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:

@@ -393,7 +393,7 @@ def env_info(env_id: str) -> dict[str, Any]:
 
     Returns:
         ``{"id", "entry_point", "kind", "doc", "default_action_mode", "max_episode_steps",
-        "kwargs"}``, and for a multi-agent env ``"agents"`` (its ``possible_agents``).
+        "kwargs", "dialogue"}``, and for a multi-agent env ``"agents"`` (its ``possible_agents``).
         ``max_episode_steps`` is the registered ``TimeLimit`` or else the class's own default
         limit (turns, for a multi-agent env). An id whose suite is not installed has kind
         ``"unavailable"``.
@@ -410,6 +410,7 @@ def env_info(env_id: str) -> dict[str, Any]:
             "default_action_mode": "unavailable",
             "max_episode_steps": None,
             "kwargs": {},
+            "dialogue": False,
         }
     entry = _entry(env_id)
     cls = entry.env_class
@@ -423,6 +424,7 @@ def env_info(env_id: str) -> dict[str, Any]:
         ),
         "max_episode_steps": entry.max_episode_steps or getattr(cls, "max_episode_steps", None),
         "kwargs": dict(entry.kwargs),
+        "dialogue": bool(getattr(cls, "dialogue", False)),
     }
     if entry.kind != "single":
         info["agents"] = list(cls(**entry.kwargs).possible_agents)

@@ -153,6 +153,7 @@ class CustomerSupportEnv(TextEnv):
     """
 
     default_action_mode: ClassVar[str] = "choose"
+    dialogue: ClassVar[bool] = True
     max_episode_steps: ClassVar[int | None] = 8
 
     TURN_COST: ClassVar[float] = -0.05

@@ -66,7 +66,7 @@ class PolicyConfig(_Section):
         "auto",
         description="Chat prompts: keep the episode's earlier turns in the prompt as user/assistant turns, "
         "the assistant turns as the exact token ids sampled (the oldest leave first when the prompt is "
-        "full). auto: on with chat prompts.",
+        "full). auto: on with chat prompts in dialogue envs (TextEnv.dialogue, e.g. lmrl/CustomerSupport-v0).",
     )
     choice_scoring: Literal["mean", "sum", "auto"] = Field(
         "auto",

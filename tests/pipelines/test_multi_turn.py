@@ -72,15 +72,19 @@ def _sampled(codec: TextCodec, action: np.ndarray) -> list[int]:
     return ids[: ids.index(codec.eos_id) + 1] if codec.eos_id in ids else ids
 
 
-def test_pretrained_chat_models_get_multi_turn_prompts_and_presets_do_not(
-    chat_model_dir, tiny_model_dir
-):
-    chat = zero_shot_config(chat_model_dir, "lmrl/GuessNumber-v0")
+def test_pretrained_chat_models_get_multi_turn_prompts_in_dialogue_envs(chat_model_dir, tiny_model_dir):
+    chat = zero_shot_config(chat_model_dir, "lmrl/CustomerSupport-v0")  # a dialogue env
+    assert lmrl.envs.env_info("lmrl/CustomerSupport-v0")["dialogue"]
     assert resolve_auto(chat).policy.multi_turn is True
     assert adapter_config(chat).multi_turn is True
     off = chat.model_copy(update={"policy": chat.policy.model_copy(update={"multi_turn": False})})
     assert adapter_config(off).multi_turn is False
-    preset = zero_shot_config(tiny_model_dir, "lmrl/GuessNumber-v0")
+    # Envs that describe the whole state each step stay single-turn unless asked.
+    state = zero_shot_config(chat_model_dir, "lmrl/GuessNumber-v0")
+    assert adapter_config(state).multi_turn is False
+    on = state.model_copy(update={"policy": state.policy.model_copy(update={"multi_turn": True})})
+    assert adapter_config(on).multi_turn is True
+    preset = zero_shot_config(tiny_model_dir, "lmrl/CustomerSupport-v0")
     assert adapter_config(preset).multi_turn is False
 
 
@@ -192,7 +196,7 @@ def test_the_learner_trains_on_the_ids_the_env_runner_sampled(
 ):
     cfg = tiny_run_config(
         chat_model_dir, str(tmp_path), env={"id": "lmrl/GuessNumber-v0"},
-        policy={"action_mode": "generate", "max_new_tokens": 4, "max_prompt_tokens": 900},
+        policy={"action_mode": "generate", "max_new_tokens": 4, "max_prompt_tokens": 900, "multi_turn": True},
     )  # fmt: skip
     cfg = resolve_auto(cfg)
     assert cfg.policy.multi_turn and cfg.policy.lora.enabled
