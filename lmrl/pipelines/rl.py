@@ -31,9 +31,15 @@ import yaml
 from lmrl.errors import ConfigError, RunError
 from lmrl.pipelines.config import RunConfig
 from lmrl.pipelines.metrics import append_jsonl, plot_learning_curve, read_jsonl
+from lmrl.runtime import init_ray
 
 STATE_FILE = "state.json"
 CONFIG_FILE = "config.yaml"
+#: What a training run imports after Ray is up: RLlib (through lmrl's builder) and torch's
+#: compiler stack, which RLlib's seeding pulls in (``torch.use_deterministic_algorithms``).
+#: About 2.5 s of imports on a 2-core machine; :func:`lmrl.runtime.init_ray` overlaps them
+#: with Ray's start.
+RL_MODULES: tuple[str, ...] = ("lmrl.pipelines.algos", "torch._dynamo")
 
 
 def config_to_yaml(cfg: RunConfig) -> str:
@@ -105,13 +111,6 @@ def _quiet_rllib() -> None:
     # RLlib's "new API stack" notices and monitoring hints are not for our users.
     for name in ("ray.rllib", "ray.tune"):
         logging.getLogger(name).setLevel(logging.ERROR)
-
-
-def _ensure_ray(cfg: RunConfig) -> None:
-    """Starts or joins Ray as ``lmrl train`` does (a no-op when Ray is up), importing RLlib meanwhile."""
-    from lmrl.platform.runtime import RL_MODULES, init_ray
-
-    init_ray(cfg.resources.address, cfg.resources.num_cpus, log_to_driver=False, preload=RL_MODULES)
 
 
 def _row(result: dict[str, Any], iteration: int, elapsed: float) -> dict[str, Any]:
@@ -205,7 +204,8 @@ def train(cfg: RunConfig, resume: str | None = None, run_dir: str | Path | None 
     (run / CONFIG_FILE).write_text(config_to_yaml(cfg))
 
     model_path = prepare_model(cfg, run)
-    _ensure_ray(cfg)  # imports RLlib while Ray starts
+    # A no-op when the CLI started Ray; else it starts (or joins) one, importing RLlib meanwhile.
+    init_ray(cfg.resources.address, cfg.resources.num_cpus, log_to_driver=False, preload=RL_MODULES)
     from lmrl.pipelines.algos import build_algorithm_config
     from lmrl.pipelines.progress import TrainingProgress
 

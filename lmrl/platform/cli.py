@@ -281,8 +281,9 @@ def _int(text: str) -> int:
 
 def _cmd_quickstart(args: argparse.Namespace) -> int:
     from lmrl.pipelines.quickstart import QUICKSTART_CONFIG, quickstart
+    from lmrl.pipelines.rl import RL_MODULES
     from lmrl.platform.config import apply_overrides, validate_config
-    from lmrl.platform.runtime import RL_MODULES, init_ray
+    from lmrl.runtime import init_ray
 
     out = args.out or "runs/quickstart"
     data = apply_overrides(copy.deepcopy(QUICKSTART_CONFIG), args.overrides)
@@ -345,8 +346,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     _check_env_config(cfg.env.id, cfg.env.kwargs)  # seconds before Ray and the model start
 
-    from lmrl.pipelines.rl import train
-    from lmrl.platform.runtime import RL_MODULES, init_ray
+    from lmrl.pipelines.rl import RL_MODULES, train
+    from lmrl.runtime import init_ray
 
     warm = cfg.warm_start.enabled and args.resume is None
     # The warm start's Ray Train and Ray Data actors log every epoch; their failures reach us as errors.

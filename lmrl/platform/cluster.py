@@ -40,7 +40,7 @@ import psutil
 import yaml
 
 from lmrl.errors import ClusterError, did_you_mean
-from lmrl.platform.ray_access import discover_token
+from lmrl.ray_access import discover_token
 
 __all__ = [
     "ClusterReport",
@@ -404,7 +404,7 @@ def start_local_head(
     """Starts a one-node Ray cluster on this machine with token auth and a loopback dashboard.
 
     Runs ``ray start --head --node-ip-address 127.0.0.1`` with ``RAY_AUTH_MODE=token``
-    (the token comes from :func:`~lmrl.platform.ray_access.discover_token`; when there is none, a new one
+    (the token comes from :func:`~lmrl.ray_access.discover_token`; when there is none, a new one
     is written to ``~/.ray/auth_token``), the dashboard and Jobs API on
     127.0.0.1, free ports for Ray's other services, and a temp dir of its own.
 

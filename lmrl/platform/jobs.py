@@ -45,7 +45,7 @@ from typing import Any, TextIO
 
 from lmrl.errors import ClusterError, did_you_mean
 from lmrl.platform.cluster import read_local_head
-from lmrl.platform.ray_access import TOKEN_FIX, auth_headers, unreachable_reason
+from lmrl.ray_access import TOKEN_FIX, auth_headers, unreachable_reason
 
 __all__ = [
     "PIPELINES",

@@ -188,13 +188,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _run_server(args: argparse.Namespace, config: Any, key_source: str) -> int:
     from lmrl.platform.serve import launch
     from lmrl.policies.text_policy import read_meta
+    from lmrl.runtime import init_ray
 
     joining = args.address is not None or bool(os.environ.get("RAY_ADDRESS"))
     if not joining:  # a cluster's Serve may already hold the port; a local one must find it free
         launch.check_port_free(args.host, args.port)
     meta = read_meta(config.policy)
     print(f"starting Ray Serve for {config.policy} ...", file=sys.stderr, flush=True)
-    launch.start_ray(args.address, metrics_port=None if joining else args.metrics_port)
+    init_ray(args.address, metrics_port=None if joining else args.metrics_port)
     from ray import serve
 
     try:
@@ -220,7 +221,7 @@ def _run_server(args: argparse.Namespace, config: Any, key_source: str) -> int:
         return 0
     finally:
         serve.shutdown()
-        from lmrl.platform.runtime import shutdown_ray
+        from lmrl.runtime import shutdown_ray
 
         shutdown_ray()
 

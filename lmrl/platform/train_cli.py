@@ -157,7 +157,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return _dry_run(cfg)
 
     from lmrl.pipelines.train.job import run_job
-    from lmrl.platform.runtime import init_ray
+    from lmrl.runtime import init_ray
 
     init_ray(cfg.resources.address, cfg.resources.num_cpus, log_to_driver=False)
     run = run_job(cfg, resume=args.resume)

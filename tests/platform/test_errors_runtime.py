@@ -47,7 +47,7 @@ def test_init_ray_unreachable_address_fails_fast_with_the_fix(tmp_path):
         f"""
         import time
         from lmrl.errors import LmrlError
-        from lmrl.platform.runtime import init_ray
+        from lmrl.runtime import init_ray
         start = time.time()
         try:
             init_ray("127.0.0.1:{port}")
@@ -73,7 +73,7 @@ def test_init_ray_malformed_address(tmp_path):
     proc = _run_python(
         """
         from lmrl.errors import LmrlError
-        from lmrl.platform.runtime import init_ray
+        from lmrl.runtime import init_ray
         try:
             init_ray("my-cluster")
         except LmrlError as exc:
@@ -91,7 +91,7 @@ def test_shutdown_ray_is_a_no_op_without_ray(tmp_path):
     proc = _run_python(
         """
         import sys
-        from lmrl.platform.runtime import shutdown_ray
+        from lmrl.runtime import shutdown_ray
         shutdown_ray()
         shutdown_ray()
         print("ray imported:", "ray" in sys.modules)

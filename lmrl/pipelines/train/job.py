@@ -37,6 +37,7 @@ from lmrl.pipelines.train.loop import (
     read_rows,
     run_training,
 )
+from lmrl.runtime import init_ray
 
 CONFIG_FILE = "config.yaml"
 DATA_FILE = "data.json"
@@ -313,7 +314,8 @@ def run_job(
             "summaries": prepared.summaries,
             "meta": meta_extra,
         }, indent=2))  # fmt: skip
-    _ensure_ray(cfg)  # before Ray Data, which would otherwise start a default Ray itself
+    # Before Ray Data, which would otherwise start a default Ray itself (a no-op when the CLI started it).
+    init_ray(cfg.resources.address, cfg.resources.num_cpus, log_to_driver=False)
     datasets = _datasets(spec, train_files, eval_files, split)
     loop_config = {
         "kind": spec.kind,
@@ -361,18 +363,6 @@ def _datasets(spec: D.Spec, train_files, eval_files, split: bool) -> dict[str, A
     elif split:
         out["eval"] = D.build_dataset(spec, train_files, "eval")
     return out
-
-
-def _ensure_ray(cfg) -> None:
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(
-            address=cfg.resources.address,
-            num_cpus=cfg.resources.num_cpus if cfg.resources.address is None else None,
-            include_dashboard=False,
-            log_to_driver=False,
-        )
 
 
 def _meta(cfg, prepared: Prepared) -> dict[str, Any]:

@@ -1,7 +1,10 @@
 """Starting Serve on a Ray and deploying a policy: what ``lmrl serve`` and the tests call.
 
+Ray itself is started (or joined) by :func:`lmrl.runtime.init_ray`, as for every run.
+
 Example:
     >>> config = ServeConfig(policy="/abs/runs/cs/export", api_key_sha256=key_digest("s3cret"))
+    >>> init_ray()  # doctest: +SKIP
     >>> url = deploy(config, port=8000)  # doctest: +SKIP
     >>> url
     'http://127.0.0.1:8000'
@@ -9,8 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import logging
-import os
 import socket
 
 from lmrl.errors import LmrlError, RunError
@@ -33,36 +34,6 @@ def check_port_free(host: str, port: int) -> None:
             raise RunError(
                 f"cannot serve on {host}:{port}: {reason}; pass a free --port (or stop what listens there)"
             ) from None
-
-
-def start_ray(address: str | None = None, num_cpus: int | None = None, metrics_port: int | None = None) -> None:
-    """Starts a quiet local Ray (exporting Prometheus metrics on ``metrics_port``) or joins a cluster.
-
-    Args:
-        address: ``None`` starts a local Ray (or joins ``$RAY_ADDRESS`` when set, as inside a
-            Ray Job); otherwise as :func:`lmrl.platform.runtime.init_ray`.
-        num_cpus: CPUs of a local Ray (default: all).
-        metrics_port: Port of the local node's Prometheus endpoint (default: chosen by Ray).
-            A cluster's port is set by ``ray start --metrics-export-port``.
-    """
-    import ray
-
-    if ray.is_initialized():
-        return
-    address = address or os.environ.get("RAY_ADDRESS") or None  # inside a Ray Job: its cluster
-    if address is not None:
-        from lmrl.platform.runtime import init_ray
-
-        init_ray(address)
-        return
-    ray.init(
-        num_cpus=num_cpus,
-        include_dashboard=False,
-        logging_level=logging.ERROR,
-        log_to_driver=True,
-        logging_config=ray.LoggingConfig(encoding="TEXT", log_level="ERROR"),
-        _metrics_export_port=metrics_port,
-    )
 
 
 def metrics_url() -> str | None:

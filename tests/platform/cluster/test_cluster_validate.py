@@ -23,7 +23,7 @@ from lmrl.platform.jobs import (
     prepare_submission,
     resolve_address,
 )
-from lmrl.platform.ray_access import (
+from lmrl.ray_access import (
     auth_headers,
     discover_token,
     ray_auth_env,
@@ -501,7 +501,7 @@ def test_init_ray_joins_the_cluster_named_by_ray_address(tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     code = (
-        "from lmrl.errors import LmrlError\nfrom lmrl.platform.runtime import init_ray\n"
+        "from lmrl.errors import LmrlError\nfrom lmrl.runtime import init_ray\n"
         "try:\n    init_ray(None, num_cpus=2)\nexcept LmrlError as exc:\n    print('ERR', exc)\n"
         "import ray\nprint('LOCAL', ray.is_initialized())\n"
     )

@@ -1,15 +1,17 @@
-"""Starting or joining Ray: one place that knows how lmrl talks to a cluster.
+"""Starting or joining Ray: the one place that does it, for every run and for ``lmrl serve``.
 
-``init_ray()`` starts a quiet local Ray (no dashboard; Ray's and RLlib's logs
-only at ERROR, and worker output still streamed, so failures stay visible); ``init_ray("auto")`` or
+It lives below the pipelines, which call it at the start of each run (a no-op
+when the CLI has already started Ray). ``init_ray()`` starts a quiet local Ray
+(no dashboard; Ray's and RLlib's logs only at ERROR, and worker output still
+streamed, so failures stay visible); ``init_ray("auto")`` or
 ``init_ray("host:6379")`` joins a running cluster started with
 ``ray start --head``. Ray 2.60 clusters enforce token auth: when the caller
 has not chosen an auth mode and a token is available (``RAY_AUTH_TOKEN``,
 ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``), the connection is made in
-token mode (:func:`lmrl.platform.ray_access.ray_auth_env`) so it is accepted.
+token mode (:func:`lmrl.ray_access.ray_auth_env`) so it is accepted.
 
 Example:
-    >>> from lmrl.platform.runtime import init_ray, shutdown_ray
+    >>> from lmrl.runtime import init_ray, shutdown_ray
     >>> init_ray(num_cpus=2)  # doctest: +SKIP
     >>> shutdown_ray()  # doctest: +SKIP
 """
@@ -25,9 +27,9 @@ import threading
 from collections.abc import Iterator, Sequence
 
 from lmrl.errors import LmrlError
-from lmrl.platform.ray_access import ray_auth_env, unreachable_reason
+from lmrl.ray_access import ray_auth_env, unreachable_reason
 
-__all__ = ["RL_MODULES", "init_ray", "shutdown_ray"]
+__all__ = ["init_ray", "shutdown_ray"]
 
 _CONNECT_FIX = (
     "start a cluster with `ray start --head` and pass the address it prints (or 'auto' on the "
@@ -36,17 +38,12 @@ _CONNECT_FIX = (
 )
 
 
-#: What a training run imports after Ray is up: RLlib (through lmrl's builder) and torch's
-#: compiler stack, which RLlib's seeding pulls in (``torch.use_deterministic_algorithms``).
-#: About 2.5 s of imports on a 2-core machine; :func:`init_ray` overlaps them with Ray's start.
-RL_MODULES: tuple[str, ...] = ("lmrl.pipelines.algos", "torch._dynamo")
-
-
 def init_ray(
     address: str | None = None,
     num_cpus: int | None = None,
     log_to_driver: bool = True,
     preload: Sequence[str] = (),
+    metrics_port: int | None = None,
 ) -> None:
     """Starts a local Ray or connects to a cluster; does nothing if Ray is already up.
 
@@ -62,9 +59,12 @@ def init_ray(
             turn it off: Ray Train and Ray Data actors log every epoch, and a
             worker's failure reaches the driver as an error anyway.
         preload: Modules to import in a background thread while Ray starts (e.g.
-            :data:`RL_MODULES`); the call returns once both are done. Starting
+            :data:`lmrl.pipelines.rl.RL_MODULES`); the call returns once both are done. Starting
             a local Ray is mostly waiting for its processes, so the imports
             come almost free (``BENCHMARKS.md``, "Start-up").
+        metrics_port: Port of a local Ray's Prometheus endpoint (default: chosen
+            by Ray; ``lmrl serve --metrics-port``). A cluster's port is set by
+            ``ray start --metrics-export-port``.
 
     Raises:
         LmrlError: The cluster cannot be reached or refuses the connection;
@@ -96,6 +96,7 @@ def init_ray(
                 include_dashboard=False,
                 ignore_reinit_error=True,
                 _system_config={"prestart_worker_first_driver": False},
+                _metrics_export_port=metrics_port,
                 **quiet,
             )
         else:
