@@ -109,9 +109,7 @@ RUN_COMMANDS = [
 
 #: Documented commands that are wrong today, each with what is wrong: strict xfails, so fixing the
 #: doc makes the test say so.
-KNOWN_DOC_BUGS = {
-    "examples/maze_smollm2.yaml": "docs/models.md runs examples/maze_smollm2.yaml, never committed (ddbf81b)",
-}
+KNOWN_DOC_BUGS: dict[str, str] = {}
 
 
 def _known_bug(argv: list[str]) -> list[pytest.MarkDecorator]:
