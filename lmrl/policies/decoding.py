@@ -3,7 +3,8 @@
 :func:`decode` takes many requests at once, each with its own ``n``,
 ``max_tokens``, ``temperature``, ``top_p``, ``stop`` and ``seed``, and
 answers all of them with one batched forward pass (choose mode: one
-candidate-scoring pass) or one batched KV-cache generation (generate mode).
+candidate-scoring pass) or one batched KV-cache generation (generate mode:
+:func:`lmrl.policies.sampler.sample`, the loop the env runners act with).
 
 Greedy decoding (``temperature=0``) picks exactly what
 :meth:`lmrl.policies.text_policy.TextPolicy.act` picks with ``greedy=True``:
@@ -34,7 +35,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lmrl.policies import lm_ops
+from lmrl.policies import sampler
+from lmrl.policies.sampler import RowSampling
 
 if TYPE_CHECKING:
     from lmrl.policies.text_policy import TextPolicy
@@ -170,57 +172,28 @@ def _generators(requests: list[DecodeRequest]) -> list[torch.Generator]:
     ]
 
 
-def top_p_filter(logits: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
-    """Sets logits outside each row's nucleus to ``-inf``.
-
-    Args:
-        logits: (B, V) logits.
-        top_p: (B,) probability mass to keep; the most likely entry is always kept.
-    """
-    sorted_logits, order = logits.sort(-1, descending=True)  # (B, V)
-    probs = F.softmax(sorted_logits, -1)
-    outside = (probs.cumsum(-1) - probs) >= top_p.unsqueeze(
-        -1
-    )  # the mass before this entry suffices
-    outside &= (top_p < 1).unsqueeze(-1)  # top_p=1 keeps everything (no rounding at the tail)
-    sorted_logits = sorted_logits.masked_fill(outside, float("-inf"))
-    return torch.empty_like(logits).scatter(-1, order, sorted_logits)
-
-
-def _draw(
-    logits: torch.Tensor,
-    greedy: torch.Tensor,
-    temperature: torch.Tensor,
-    top_p: torch.Tensor,
-    generators: list[torch.Generator],
-    row_request: list[int],
-) -> torch.Tensor:
-    """(B,) picks: argmax for greedy rows, else a draw from each row's own generator."""
-    picks = logits.argmax(-1)
-    sampled = (~greedy).nonzero()[:, 0].tolist()
-    if sampled:
-        scaled = logits[sampled] / temperature[sampled].unsqueeze(-1)
-        probs = F.softmax(top_p_filter(scaled, top_p[sampled]), -1)
-        for j, row in enumerate(sampled):
-            picks[row] = torch.multinomial(probs[j], 1, generator=generators[row_request[row]])[0]
-    return picks
-
-
 def _cut(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
     hits = [i for i in (text.find(s) for s in stop if s) if i >= 0]
     return (text[: min(hits)], True) if hits else (text, False)
 
 
-def _row_tensors(policy: TextPolicy, params: list[SamplingParams]) -> tuple[torch.Tensor, ...]:
-    greedy = torch.tensor([p.greedy for p in params])
-    temperature = torch.tensor(
-        [
-            policy.temperature if p.temperature is None or p.greedy else float(p.temperature)
-            for p in params
-        ]
+def _row_sampling(
+    policy: TextPolicy, requests: list[DecodeRequest], row_request: list[int]
+) -> RowSampling:
+    """Each row's draw settings from its request; a request's rows share its generator."""
+    params = [requests[i].params for i in row_request]
+    generators = _generators(requests)
+    return RowSampling(
+        greedy=torch.tensor([p.greedy for p in params]),
+        temperature=torch.tensor(
+            [
+                policy.temperature if p.temperature is None or p.greedy else float(p.temperature)
+                for p in params
+            ]
+        ),
+        top_p=torch.tensor([float(p.top_p) for p in params]),
+        generators=tuple(generators[i] for i in row_request),
     )
-    top_p = torch.tensor([float(p.top_p) for p in params])
-    return greedy, temperature, top_p
 
 
 @torch.no_grad()
@@ -252,11 +225,7 @@ def _decode_choose(policy: TextPolicy, requests: list[DecodeRequest]) -> list[De
     )  # (B, K): temperature 1
     # One row per choice: the n choices of a request share its scores.
     row_request = [i for i, r in enumerate(requests) for _ in range(r.rows)]
-    params = [requests[i].params for i in row_request]
-    greedy, temperature, top_p = _row_tensors(policy, params)
-    picks = _draw(
-        masked_scores[row_request], greedy, temperature, top_p, _generators(requests), row_request
-    )
+    picks = _row_sampling(policy, requests, row_request).draw(masked_scores[row_request])
     results: list[list[Completion]] = [[] for _ in requests]
     for row, i in enumerate(row_request):
         r, index = requests[i], int(picks[row])
@@ -277,69 +246,26 @@ def _decode_choose(policy: TextPolicy, requests: list[DecodeRequest]) -> list[De
 
 
 def _decode_generate(policy: TextPolicy, requests: list[DecodeRequest]) -> list[DecodeResult]:
-    codec, lm = policy.codec, policy.lm
+    codec = policy.codec
     eos = codec.eos_id
     row_request = [i for i, r in enumerate(requests) for _ in range(r.rows)]
-    params = [requests[i].params for i in row_request]
-    limits = torch.tensor([p.max_tokens or policy.adapter.max_new_tokens for p in params])  # (B,)
-    greedy, temperature, top_p = _row_tensors(policy, params)
+    limits = [requests[i].params.max_tokens or policy.adapter.max_new_tokens for i in row_request]
     encoded = [codec.encode_observation(requests[i].observation()) for i in row_request]
     prompt = torch.as_tensor(np.stack([e["prompt_ids"] for e in encoded]))  # (B, P)
     pmask = torch.as_tensor(np.stack([e["prompt_mask"] for e in encoded]))
     prompt_tokens = pmask.sum(-1).tolist()
-    prompt, pmask = lm_ops.trim_prompt(prompt, pmask)
-    generators = _generators(requests)
-    n_rows = prompt.shape[0]
-    out = lm(
-        input_ids=prompt,
-        attention_mask=pmask,
-        position_ids=(pmask.cumsum(-1) - 1).clamp(min=0),
-        use_cache=True,
-        logits_to_keep=1,
+    rows = _row_sampling(policy, requests, row_request)
+    drawn = sampler.sample(
+        policy.lm, prompt, pmask, eos, policy.temperature, rows, torch.tensor(limits)
     )
-    cache, mask = out.cache, pmask
-    next_pos = pmask.sum(-1, keepdim=True)  # (B, 1)
-    done = torch.zeros(n_rows, dtype=torch.bool)  # EOS drawn or limit reached
-    eos_seen = torch.zeros(n_rows, dtype=torch.bool)
-    logprob = torch.zeros(n_rows)
-    tokens: list[torch.Tensor] = []
-    for t in range(int(limits.max())):
-        raw = out.logits[:, -1].float()  # (B, V)
-        policy_logits = lm_ops.mask_after_eos(
-            (raw / policy.temperature).unsqueeze(1), done.unsqueeze(1), eos
-        )[:, 0]
-        logits = lm_ops.mask_after_eos(raw.unsqueeze(1), done.unsqueeze(1), eos)[:, 0]
-        tok = _draw(logits, greedy | done, temperature, top_p, generators, row_request)
-        logprob += torch.where(
-            done, 0.0, F.log_softmax(policy_logits, -1).gather(1, tok[:, None])[:, 0]
-        )
-        tokens.append(tok)
-        eos_seen |= ~done & (tok == eos)
-        done |= (tok == eos) | (limits <= t + 1)
-        if bool(done.all()):
-            break
-        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
-        out = lm(
-            input_ids=tok[:, None],
-            attention_mask=mask,
-            position_ids=next_pos + t,
-            cache=cache,
-            use_cache=True,
-        )
-        cache = out.cache
-    drawn = torch.stack(tokens, 1).numpy()  # (B, T)
+    tokens = drawn.tokens.numpy()  # (B, T): EOS from the first EOS on and past each row's limit
+    logprob = drawn.token_logp.sum(-1)  # (B,): the policy's, 0 past the first EOS and the limit
     results: list[list[Completion]] = [[] for _ in requests]
     for row, i in enumerate(row_request):
-        drawn_ids = drawn[row, : int(limits[row])].tolist()
-        drawn_ids += [eos] * (
-            int(limits[row]) - len(drawn_ids)
-        )  # the batch stopped early: all rows had ended
-        ids = list(drawn_ids)
-        if eos in ids:
-            ids = ids[: ids.index(eos)]
-        text = codec.decode_action(ids)
-        text, stopped = _cut(text, requests[i].params.stop)
-        finish = "stop" if stopped or bool(eos_seen[row]) else "length"
+        drawn_ids = tokens[row, : limits[row]].tolist()
+        ids = drawn_ids[: drawn_ids.index(eos)] if eos in drawn_ids else drawn_ids
+        text, stopped = _cut(codec.decode_action(ids), requests[i].params.stop)
+        finish = "stop" if stopped or bool(drawn.eos[row]) else "length"
         count = (
             len(policy.tokenizer(text, add_special_tokens=False)["input_ids"])
             if stopped
@@ -349,6 +275,7 @@ def _decode_generate(policy: TextPolicy, requests: list[DecodeRequest]) -> list[
             Completion(text, finish, float(logprob[row]), count, None, tuple(drawn_ids))
         )
     first_row = {i: row for row, i in reversed(list(enumerate(row_request)))}
+    n_rows = len(row_request)
     return [
         DecodeResult(c, int(prompt_tokens[first_row[i]]), n_rows) for i, c in enumerate(results)
     ]

@@ -5,10 +5,10 @@ work for any ``AutoModelForCausalLM`` that accepts ``attention_mask``,
 ``position_ids``, ``cache`` and ``logits_to_keep``. Position ids are derived
 from the mask, so left padding does not shift positions.
 
-Token-in/token-out: :func:`sample` returns the token ids it drew with the
-logits it drew them from, and :func:`teacher_force` recomputes those logits
-over the very same ids. Positions after the first EOS are masked the same way
-in both (:func:`mask_after_eos`), so their log-prob is exactly 0.
+Token-in/token-out: :func:`lmrl.policies.sampler.sample` records the
+log-prob of each token id it draws, and :func:`teacher_force` recomputes those
+logits over the very same ids. Positions after the first EOS are masked the
+same way in both (:func:`mask_after_eos`), so their log-prob is exactly 0.
 """
 
 from __future__ import annotations
@@ -225,7 +225,6 @@ def candidate_features(lm, obs: dict[str, torch.Tensor]) -> torch.Tensor:
     return F.pad(feats, (0, 0, 0, k_all - k))  # (B, K, H)
 
 
-@torch.no_grad()
 def sample(
     lm,
     prompt: torch.Tensor,
@@ -236,49 +235,24 @@ def sample(
     greedy: bool = False,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Autoregressive sampling for a whole batch with the KV cache.
+    """The policy's draw with full logits and always the full length, as ``benchmarks/`` call it.
+
+    A view of :func:`lmrl.policies.sampler.sample` (the one sampling loop) for
+    callers that want the (B, T, V) logits; the policy itself keeps only the
+    per-token log-probs and stops once every row has ended.
 
     Returns:
-        tokens (B, T), the masked and temperature-scaled logits they were drawn
-        from (B, T, V), and the prompt features (B, H).
+        tokens (B, T), the masked and temperature-scaled logits they were scored
+        under (B, T, V), and the prompt features (B, H).
     """
-    prompt, pmask = trim_prompt(prompt, _safe_mask(pmask))
-    b = prompt.shape[0]
-    out = lm(
-        input_ids=prompt,
-        attention_mask=pmask,
-        position_ids=_positions(pmask),
-        output_hidden_states=True,
-        use_cache=True,
-        logits_to_keep=1,
+    from lmrl.policies.sampler import RowSampling
+    from lmrl.policies.sampler import sample as sample_rows  # the sampler builds on this module
+
+    rows = RowSampling.uniform(prompt.shape[0], temperature, greedy, generator)
+    drawn = sample_rows(
+        lm, prompt, pmask, eos_id, temperature, rows, max_new_tokens, features=True, keep_logits=True
     )
-    features = out.hidden_states[-1][:, -1]
-    cache, mask = out.cache, pmask
-    next_pos = pmask.sum(-1, keepdim=True)  # (B, 1)
-    done = torch.zeros(b, dtype=torch.bool, device=prompt.device)
-    tokens, all_logits = [], []
-    for t in range(max_new_tokens):
-        logits = out.logits[:, -1].float() / temperature  # (B, V)
-        logits = mask_after_eos(logits.unsqueeze(1), done.unsqueeze(1), eos_id)[:, 0]
-        if greedy:
-            tok = logits.argmax(-1)
-        else:
-            tok = torch.multinomial(F.softmax(logits, -1), 1, generator=generator)[:, 0]
-        tokens.append(tok)
-        all_logits.append(logits)
-        done = done | (tok == eos_id)
-        if t + 1 == max_new_tokens:
-            break
-        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
-        out = lm(
-            input_ids=tok[:, None],
-            attention_mask=mask,
-            position_ids=next_pos + t,
-            cache=cache,
-            use_cache=True,
-        )
-        cache = out.cache
-    return torch.stack(tokens, 1), torch.stack(all_logits, 1), features
+    return drawn.tokens, drawn.logits, drawn.features
 
 
 def teacher_force(
@@ -292,8 +266,8 @@ def teacher_force(
     """Recomputes the logits of already-sampled ``tokens`` in one forward pass.
 
     Returns:
-        logits (B, T, V), masked after EOS and temperature-scaled exactly as in
-        :func:`sample`, and the prompt features (B, H).
+        logits (B, T, V), masked after EOS and temperature-scaled exactly as
+        :func:`lmrl.policies.sampler.sample` scores its draws, and the prompt features (B, H).
     """
     t = tokens.shape[1]
     prompt, pmask = trim_prompt(prompt, _safe_mask(pmask))

@@ -45,6 +45,7 @@ from torch import nn
 from lmrl.policies import lm_ops
 from lmrl.policies.lm import disable_dropout, load_lm
 from lmrl.policies.lora import LoraSettings, apply_lora, base_model_context
+from lmrl.policies.sampler import RowSampling, sample
 
 #: Column with the reference model's log-prob of the taken action (KL-to-reference).
 REF_LOGP = "ref_action_logp"
@@ -226,19 +227,20 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
                 Columns.ACTION_LOGP: dist.logp(actions),
                 Columns.ACTION_DIST_INPUTS: logits,
             }
+        rows = RowSampling.uniform(len(obs["prompt_ids"]), self.temperature, greedy)
         with self._amp():
-            tokens, logits, _ = lm_ops.sample(
+            drawn = sample(
                 self.lm,
                 obs["prompt_ids"],
                 obs["prompt_mask"],
-                self.max_new_tokens,
                 self.eos_id,
-                temperature=self.temperature,
-                greedy=greedy,
+                self.temperature,
+                rows,
+                self.max_new_tokens,
             )
-        token_logp = lm_ops.token_logp(logits, tokens)  # (B, T), 0 after the first EOS
+        token_logp = drawn.token_logp  # (B, T), 0 after the first EOS
         return {
-            Columns.ACTIONS: tokens,  # (B, T)
+            Columns.ACTIONS: drawn.tokens,  # (B, T)
             Columns.ACTION_LOGP: token_logp.sum(-1),  # (B,)
             Columns.ACTION_DIST_INPUTS: token_logp,  # (B, T): what the token-level ratios need
         }

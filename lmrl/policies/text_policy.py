@@ -20,6 +20,7 @@ from lmrl.envs.adapter import AdapterConfig, TextCodec
 from lmrl.errors import PolicyError
 from lmrl.policies import lm_ops
 from lmrl.policies.lm import load_lm
+from lmrl.policies.sampler import RowSampling, sample
 
 META_FILE = "lmrl.json"
 #: Observations scored at once in choose mode (bounds the candidates' KV-cache copies).
@@ -158,17 +159,17 @@ class TextPolicy:
             else:
                 idx = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)[:, 0]
             return [self.codec.action_text(int(i), tuple(o["actions"])) for i, o in zip(idx, observations, strict=True)]
-        tokens, _, _ = lm_ops.sample(
+        rows = RowSampling.uniform(len(observations), self.temperature, greedy, generator)
+        drawn = sample(
             self.lm,
             b["prompt_ids"],
             b["prompt_mask"],
-            self.adapter.max_new_tokens,
             self.codec.eos_id,
-            temperature=self.temperature,
-            greedy=greedy,
-            generator=generator,
+            self.temperature,
+            rows,
+            self.adapter.max_new_tokens,
         )
-        return [self.codec.decode_action(t) for t in tokens.numpy()]
+        return [self.codec.decode_action(t) for t in drawn.tokens.numpy()]
 
 
 class PolicyAgent:

@@ -10,7 +10,8 @@ from lmrl.envs.adapter import AdapterConfig
 from lmrl.envs.agents import ExpertAgent, RandomAgent
 from lmrl.pipelines.export import export_policy
 from lmrl.policies.chat import ChatTemplate, DialogueFormat, messages_from_text, static_actions
-from lmrl.policies.decoding import DecodeRequest, SamplingParams, decode, top_p_filter
+from lmrl.policies.decoding import DecodeRequest, SamplingParams, decode
+from lmrl.policies.sampler import top_p_filter
 from lmrl.policies.text_policy import TextPolicy
 
 CS = "lmrl/CustomerSupport-v0"
