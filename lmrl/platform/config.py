@@ -35,7 +35,6 @@ __all__ = [
     "parse_override",
     "save_config",
     "validate_config",
-    "validate_config_as",
 ]
 
 _SET_EXAMPLE = "e.g. --set algorithm.lr=0.01"
@@ -143,20 +142,6 @@ def load_config_as(
     token = _SCHEMA.set(schema)
     try:
         return load_config(path, overrides)
-    finally:
-        _SCHEMA.reset(token)
-
-
-def validate_config_as(
-    schema: type[BaseModel],
-    data: dict[str, Any],
-    source: str | None = None,
-    origins: dict[tuple[str, ...], str] | None = None,
-) -> Any:
-    """:func:`validate_config` for another sectioned schema."""
-    token = _SCHEMA.set(schema)
-    try:
-        return validate_config(data, source, origins)
     finally:
         _SCHEMA.reset(token)
 
