@@ -85,7 +85,7 @@ def warm_start(out_dir: str | Path, cfg: RunConfig, settings: dict[str, Any] | N
     """
     from lmrl.pipelines.train.collect import collect
     from lmrl.pipelines.train.config import FinetuneConfig
-    from lmrl.pipelines.train.finetune import finetune
+    from lmrl.pipelines.train.job import run_job
 
     started = time.perf_counter()
     s = json.loads(json.dumps(settings or warm_start_settings(cfg)))
@@ -97,7 +97,7 @@ def warm_start(out_dir: str | Path, cfg: RunConfig, settings: dict[str, Any] | N
     raw = _merge(s["finetune"], {"data": {"train": [demos["path"]]}})
     raw["training"].setdefault("seed", cfg.run.seed)
     raw["run"] = {"output_dir": str(out), "name": f"sft-{time.strftime('%Y%m%d-%H%M%S')}", "progress": cfg.run.progress}
-    run = finetune(FinetuneConfig.model_validate(raw))
+    run = run_job(FinetuneConfig.model_validate(raw))
     summary = json.loads((run / "summary.json").read_text())
     return {
         "model_dir": str(run / "model"),
@@ -154,9 +154,9 @@ def train_with_warm_start(cfg: RunConfig) -> Path:
         The PPO run directory.
     """
     from lmrl.pipelines.evaluate import evaluate
-    from lmrl.pipelines.rl import new_run_dir, train
+    from lmrl.pipelines.rl import default_run_dir, train
 
-    run_dir = new_run_dir(cfg)
+    run_dir = default_run_dir(cfg)
     info = warm_start(Path(f"{run_dir}-warm"), cfg)
     sft_eval = str(Path(info["sft_run"]) / "eval")
     sft = evaluate(info["model_dir"], cfg.env.id, n=EVAL_EPISODES, seed=10_000, out_dir=sft_eval)

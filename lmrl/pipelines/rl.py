@@ -18,7 +18,6 @@ A run directory holds::
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -26,25 +25,36 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from lmrl.errors import ConfigError, RunError
 from lmrl.pipelines.config import RunConfig
-from lmrl.pipelines.metrics import append_jsonl, plot_learning_curve, read_jsonl
+from lmrl.pipelines.run_dir import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    SUMMARY_FILE,
+    Curve,
+    Panel,
+    RunProgress,
+    append_row,
+    check_free,
+    config_to_yaml,
+    figure,
+    new_run_dir,
+    plot_curves,
+    read_rows,
+    read_state,
+    write_json,
+)
 from lmrl.runtime import init_ray
 
 STATE_FILE = "state.json"
-CONFIG_FILE = "config.yaml"
+CURVE_FILE = "learning_curve.png"
+CURVE_KEYS = ("episode_return_mean", "success_rate")
 #: What a training run imports after Ray is up: RLlib (through lmrl's builder) and torch's
 #: compiler stack, which RLlib's seeding pulls in (``torch.use_deterministic_algorithms``).
 #: About 2.5 s of imports on a 2-core machine; :func:`lmrl.runtime.init_ray` overlaps them
 #: with Ray's start.
 RL_MODULES: tuple[str, ...] = ("lmrl.pipelines.algos", "torch._dynamo")
-
-
-def config_to_yaml(cfg: RunConfig) -> str:
-    """The config as YAML (aliases such as ``lambda`` used, so it loads back)."""
-    return yaml.safe_dump(cfg.model_dump(mode="json", by_alias=True), sort_keys=False)
 
 
 def prepare_model(cfg: RunConfig, run_dir: Path) -> str:
@@ -160,10 +170,16 @@ def _stop_reason(cfg: RunConfig, row: dict[str, Any]) -> str | None:
     return None
 
 
-def new_run_dir(cfg: RunConfig) -> Path:
-    """``output_dir/name`` (default name: env and start time)."""
-    name = cfg.run.name or f"{cfg.env.id.split('/')[-1]}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return Path(cfg.run.output_dir) / name
+def default_run_dir(cfg: RunConfig) -> Path:
+    """``run.output_dir/run.name`` (default name: the env and the start time)."""
+    return new_run_dir(cfg.run.output_dir, cfg.run.name, cfg.env.id.split("/")[-1])
+
+
+def _figures(row: dict[str, Any]) -> str:
+    return (
+        f"return {figure(row.get('episode_return_mean'))}  success {figure(row.get('success_rate'), '.2f')}  "
+        f"steps {row['timesteps']}"
+    )
 
 
 def train(cfg: RunConfig, resume: str | None = None, run_dir: str | Path | None = None) -> Path:
@@ -191,15 +207,12 @@ def train(cfg: RunConfig, resume: str | None = None, run_dir: str | Path | None 
     state: dict[str, Any] = {"iteration": 0, "timesteps": 0, "elapsed_s": 0.0, "checkpoint": None}
     if resume is not None:
         run = Path(resume)
-        if not (run / STATE_FILE).is_file():
-            raise RunError(f"cannot resume `{resume}`: no {STATE_FILE} there; pass a run directory written by `lmrl train`")
-        state = json.loads((run / STATE_FILE).read_text())
+        state = read_state(run, STATE_FILE, "`lmrl train`")
         if not state.get("checkpoint") or not Path(state["checkpoint"]).exists():
             raise RunError(f"cannot resume `{resume}`: it has no checkpoint yet; start a new run instead")
     else:
-        run = Path(run_dir) if run_dir is not None else new_run_dir(cfg)
-        if (run / STATE_FILE).exists():
-            raise RunError(f"run directory `{run}` already holds a run; resume it with `lmrl train --resume {run}` or choose another run.name")
+        run = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
+        check_free(run, STATE_FILE, "lmrl train")
         run.mkdir(parents=True, exist_ok=True)
     (run / CONFIG_FILE).write_text(config_to_yaml(cfg))
 
@@ -207,7 +220,6 @@ def train(cfg: RunConfig, resume: str | None = None, run_dir: str | Path | None 
     # A no-op when the CLI started Ray; else it starts (or joins) one, importing RLlib meanwhile.
     init_ray(cfg.resources.address, cfg.resources.num_cpus, log_to_driver=False, preload=RL_MODULES)
     from lmrl.pipelines.algos import build_algorithm_config
-    from lmrl.pipelines.progress import TrainingProgress
 
     _quiet_rllib()
     algo = build_algorithm_config(cfg, model_path).build_algo()
@@ -215,19 +227,20 @@ def train(cfg: RunConfig, resume: str | None = None, run_dir: str | Path | None 
         if resume is not None:
             algo.restore_from_path(str(Path(state["checkpoint"]).resolve()))
         start = time.perf_counter() - float(state["elapsed_s"])
-        with TrainingProgress(cfg, enabled=cfg.run.progress, start_iteration=state["iteration"]) as progress:
+        title = f"train {cfg.env.id} ({cfg.policy.action_mode})"
+        with RunProgress(title, cfg.run.stop.iterations, state["iteration"], enabled=cfg.run.progress) as progress:
             reason = None
             while reason is None:
                 result = algo.train()
                 state["iteration"] += 1
                 row = {k: _as_float(v) for k, v in _row(result, state["iteration"], time.perf_counter() - start).items()}
-                append_jsonl(run / "metrics.jsonl", row)
+                append_row(run / METRICS_FILE, row)
                 state.update(timesteps=row["timesteps"], elapsed_s=row["elapsed_s"])
                 reason = _stop_reason(cfg, row)
                 if state["iteration"] % cfg.run.checkpoint_every == 0 or reason is not None:
                     state["checkpoint"] = _checkpoint(algo, run, state["iteration"])
-                (run / STATE_FILE).write_text(json.dumps(state, indent=2))
-                progress.update(row)
+                write_json(run / STATE_FILE, state)
+                progress.update(row["iteration"], _figures(row))
             progress.finish(reason)
         weights = algo.learner_group.get_weights()
     finally:
@@ -248,8 +261,13 @@ def _finish(cfg: RunConfig, run: Path, model_path: str, weights: dict, state: di
     from lmrl.pipelines.export import export_policy
     from lmrl.pipelines.policy_setup import adapter_config, lora_settings
 
-    rows = read_jsonl(run / "metrics.jsonl")
-    plot_learning_curve(rows, run / "learning_curve.png", title=f"{cfg.env.id} ({cfg.policy.action_mode})")
+    rows = read_rows(run / METRICS_FILE)
+    panels = []
+    for key in CURVE_KEYS:  # return and success rate against env steps
+        pts = [(r["timesteps"], r[key]) for r in rows if r.get(key) is not None]
+        curves = [Curve([x for x, _ in pts], [y for _, y in pts], marker="o", markersize=3)] if pts else []
+        panels.append(Panel("env steps", key, curves))
+    plot_curves(panels, run / CURVE_FILE, title=f"{cfg.env.id} ({cfg.policy.action_mode})")
     extra = {"env_kwargs": dict(cfg.env.kwargs), "iterations": state["iteration"], "timesteps": state["timesteps"]}
     export_dir = run / "export"
     if "default_policy" in weights:
@@ -271,7 +289,7 @@ def _finish(cfg: RunConfig, run: Path, model_path: str, weights: dict, state: di
                 lora=lora_settings(cfg),
             )  # fmt: skip
         plan = {"env_id": cfg.env.id, "env_kwargs": dict(cfg.env.kwargs), "policies": to_llm, "scripted": scripted}
-        (export_dir / MULTIAGENT_FILE).write_text(json.dumps(plan, indent=2))
+        write_json(export_dir / MULTIAGENT_FILE, plan)
     synced = {pid: int(sum(np.asarray(v).nbytes for v in state.values())) for pid, state in weights.items()}
     summary = {
         "run_dir": str(run),
@@ -289,5 +307,5 @@ def _finish(cfg: RunConfig, run: Path, model_path: str, weights: dict, state: di
         from lmrl.pipelines.evaluate import evaluate
 
         summary["eval"] = evaluate(str(export_dir), n=cfg.run.eval_episodes, seed=cfg.run.seed + 1_000_000, out_dir=str(run / "eval"))
-    (run / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json(run / SUMMARY_FILE, summary)
     return run

@@ -6,7 +6,7 @@ import yaml
 
 from lmrl.pipelines.config import RunConfig
 from lmrl.pipelines.policy_setup import adapter_config, is_pretrained, lora_settings, resolve_auto
-from lmrl.pipelines.rl import config_to_yaml
+from lmrl.pipelines.run_dir import config_to_yaml
 
 
 def _cfg(**policy) -> RunConfig:

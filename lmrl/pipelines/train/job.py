@@ -1,6 +1,22 @@
-"""The driver's side of ``pretrain`` and ``finetune``: validate, prepare, train, write the model.
+"""``lmrl pretrain`` and ``lmrl finetune`` on the driver: validate, prepare, train, write the model.
 
-A run directory holds::
+One entry point, :func:`run_job`, for every task. ``pretrain`` trains a causal
+LM on text, JSONL or Parquet (tokenised as a stream, packed into
+``data.max_length`` blocks). ``finetune`` with ``task: sft`` trains on
+prompt/response rows (or chat ``messages``) with the loss on the response
+tokens only -- behaviour cloning on ``lmrl data collect`` demos -- and with
+``task: reward_model`` trains a one-score sequence classifier on ``label``
+rows (binary cross-entropy) or ``chosen``/``rejected`` pairs (Bradley-Terry),
+the model that ``reward: {model: DIR}`` names. The result, ``RUN_DIR/model``,
+loads with ``from_pretrained`` and serves as ``policy.model`` of ``lmrl train``.
+
+Example:
+    >>> from lmrl.pipelines.train.config import PretrainConfig
+    >>> cfg = PretrainConfig.model_validate({"data": {"train": ["corpus.txt"]}, "training": {"steps": 50}})
+    >>> run = run_job(cfg)  # doctest: +SKIP
+    >>> run / "model"  # doctest: +SKIP
+
+A run directory (:mod:`lmrl.pipelines.run_dir`) holds::
 
     config.yaml        the validated config (``--resume`` reads it)
     data.json          resolved files, row kind, counts (``--resume`` reads it)
@@ -18,29 +34,34 @@ run directory is created, so a bad row leaves nothing behind.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 import lmrl
 from lmrl.errors import ConfigError, DataError, RunError
+from lmrl.pipelines.run_dir import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    SUMMARY_FILE,
+    Curve,
+    Panel,
+    check_free,
+    config_to_yaml,
+    new_run_dir,
+    plot_curves,
+    read_rows,
+    read_state,
+    write_json,
+)
 from lmrl.pipelines.train import data as D
 from lmrl.pipelines.train.config import FinetuneConfig, PretrainConfig
-from lmrl.pipelines.train.loop import (
-    METRICS_FILE,
-    finalize_model,
-    latest_rows,
-    read_rows,
-    run_training,
-)
+from lmrl.pipelines.train.loop import TRAIN_STATE_FILE, finalize_model, latest_rows, run_training
 from lmrl.runtime import init_ray
 
-CONFIG_FILE = "config.yaml"
-DATA_FILE = "data.json"
+DATA_FILE = "data.json"  # the state file: resolved data, row kind, model source (``--resume`` reads it)
+CURVE_FILE = "loss_curve.png"
 MODEL_DIR = "model"
 
 
@@ -62,13 +83,8 @@ class Prepared:
     max_admissible: int = 0
 
 
+#: ``config.yaml``'s sections in reading order.
 _ORDER = ("task", "data", "tokenizer", "model", "training", "resources", "run")
-
-
-def config_to_yaml(cfg: PretrainConfig | FinetuneConfig) -> str:
-    """The config as YAML that loads back to an equal config (sections in reading order)."""
-    raw = cfg.model_dump(mode="json")
-    return yaml.safe_dump({k: raw[k] for k in _ORDER if k in raw}, sort_keys=False)
 
 
 def task_of(cfg: PretrainConfig | FinetuneConfig) -> str:
@@ -76,9 +92,14 @@ def task_of(cfg: PretrainConfig | FinetuneConfig) -> str:
     return cfg.task if isinstance(cfg, FinetuneConfig) else "pretrain"
 
 
-def new_run_dir(cfg: PretrainConfig | FinetuneConfig) -> Path:
-    """``run.output_dir/run.name`` (default name: the task and start time)."""
-    return Path(cfg.run.output_dir) / (cfg.run.name or f"{task_of(cfg)}-{time.strftime('%Y%m%d-%H%M%S')}")
+def command_of(cfg: PretrainConfig | FinetuneConfig) -> str:
+    """The command that runs (and resumes) ``cfg``: ``lmrl pretrain`` or ``lmrl finetune``."""
+    return "lmrl finetune" if isinstance(cfg, FinetuneConfig) else "lmrl pretrain"
+
+
+def default_run_dir(cfg: PretrainConfig | FinetuneConfig) -> Path:
+    """``run.output_dir/run.name`` (default name: the task and the start time)."""
+    return new_run_dir(cfg.run.output_dir, cfg.run.name, task_of(cfg))
 
 
 # --- preparing --------------------------------------------------------------------------------
@@ -277,7 +298,7 @@ def run_job(
     """
     if resume is not None:
         run = Path(resume)
-        info = _read_data_json(run)
+        info = read_state(run, DATA_FILE, "`lmrl pretrain` or `lmrl finetune`")
         spec = D.Spec(**info["spec"])
         train_files = [(Path(p), f) for p, f in info["train_files"]]
         eval_files = [(Path(p), f) for p, f in info["eval_files"]]
@@ -287,9 +308,8 @@ def run_job(
         split, model_class, model_source = info["split"], info["model_class"], info["model_source"]
         meta_extra = info.get("meta", {})
     else:
-        run = Path(run_dir) if run_dir is not None else new_run_dir(cfg)
-        if (run / DATA_FILE).exists():
-            raise RunError(f"run directory `{run}` already holds a run; continue it with --resume {run} or choose another run.name")
+        run = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
+        check_free(run, DATA_FILE, command_of(cfg))
         prepared = prepare(cfg)
         run.mkdir(parents=True, exist_ok=True)
         spec, train_files, eval_files, split = prepared.spec, prepared.train_files, prepared.eval_files, prepared.split
@@ -303,8 +323,8 @@ def run_job(
             model_source = prepared.model_source
         spec = D.Spec(**{**asdict(spec), "tokenizer_dir": str((run / "tokenizer").resolve())})
         meta_extra = _meta(cfg, prepared)
-        (run / CONFIG_FILE).write_text(config_to_yaml(cfg))
-        (run / DATA_FILE).write_text(json.dumps({
+        (run / CONFIG_FILE).write_text(config_to_yaml(cfg, _ORDER))
+        write_json(run / DATA_FILE, {
             "spec": asdict(spec),
             "train_files": [[str(p.resolve()), f] for p, f in train_files],
             "eval_files": [[str(p.resolve()), f] for p, f in eval_files],
@@ -313,7 +333,7 @@ def run_job(
             "model_source": model_source,
             "summaries": prepared.summaries,
             "meta": meta_extra,
-        }, indent=2))  # fmt: skip
+        })  # fmt: skip
     # Before Ray Data, which would otherwise start a default Ray itself (a no-op when the CLI started it).
     init_ray(cfg.resources.address, cfg.resources.num_cpus, log_to_driver=False)
     datasets = _datasets(spec, train_files, eval_files, split)
@@ -339,16 +359,6 @@ def run_job(
         progress=cfg.run.progress,
     )
     return _finish(cfg, run, result, meta_extra, time.perf_counter() - started)
-
-
-def _read_data_json(run: Path) -> dict[str, Any]:
-    path = run / DATA_FILE
-    if not path.is_file():
-        raise RunError(
-            f"cannot resume `{run}`: no {DATA_FILE} there; pass a run directory written by "
-            "`lmrl pretrain` or `lmrl finetune`"
-        )
-    return json.loads(path.read_text())
 
 
 def _datasets(spec: D.Spec, train_files, eval_files, split: bool) -> dict[str, Any]:
@@ -400,8 +410,6 @@ def _meta(cfg, prepared: Prepared) -> dict[str, Any]:
 def _finish(cfg, run: Path, result, meta_extra: dict[str, Any], seconds: float) -> Path:
     import torch
 
-    from lmrl.pipelines.train.loop import TRAIN_STATE_FILE
-
     rows = read_rows(run / METRICS_FILE)
     train, ev = latest_rows(rows)
     if result.checkpoint is None:
@@ -426,35 +434,11 @@ def _finish(cfg, run: Path, result, meta_extra: dict[str, Any], seconds: float) 
         "attempts": max((r.get("attempt", 1) for r in rows), default=1),
         "seconds": round(seconds, 1),
     }
-    (run / "summary.json").write_text(json.dumps(summary, indent=2))
-    _plot(train, ev, run / "loss_curve.png", f"{meta.get('task')} ({run.name})")
-    return run
-
-
-def _plot(train: list[dict], ev: list[dict], out: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    write_json(run / SUMMARY_FILE, summary)
+    curves = []
     if train:
-        ax.plot([r["step"] for r in train], [r["loss"] for r in train], label="train loss", linewidth=1)
+        curves.append(Curve([r["step"] for r in train], [r["loss"] for r in train], label="train loss", linewidth=1))
     if ev:
-        ax.plot([r["step"] for r in ev], [r["eval_loss"] for r in ev], marker="o", label="held-out loss")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-
-
-def load_run_config(run: str | Path, schema) -> Any:
-    """Reads a run directory's ``config.yaml`` as ``schema`` (no overrides)."""
-    path = Path(run) / CONFIG_FILE
-    if not path.is_file():
-        raise RunError(f"cannot resume `{run}`: no {CONFIG_FILE} there")
-    return schema.model_validate(yaml.safe_load(path.read_text()))
+        curves.append(Curve([r["step"] for r in ev], [r["eval_loss"] for r in ev], label="held-out loss", marker="o"))
+    plot_curves([Panel("step", "loss", curves)], run / CURVE_FILE, title=f"{meta.get('task')} ({run.name})")
+    return run

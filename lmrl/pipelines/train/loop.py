@@ -19,7 +19,8 @@ data-parallel training, DDP over gloo on CPU or NCCL on GPU):
 
 :func:`run_training` is the driver side: it builds the ``TorchTrainer``,
 shows a live progress display fed by ``metrics.jsonl``, and turns worker
-failures into one-line errors.
+failures into one-line errors. A worker can be made to die on purpose, to
+check recovery: :mod:`lmrl.pipelines.train.faults`.
 """
 
 from __future__ import annotations
@@ -30,19 +31,25 @@ import math
 import os
 import shutil
 import tempfile
-import threading
 import time
 from contextlib import nullcontext
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from lmrl.errors import DataError, LmrlError, RunError
+from lmrl.pipelines.run_dir import (
+    METRICS_FILE,
+    RowFollower,
+    RunProgress,
+    append_row,
+    figure,
+    read_rows,
+)
+from lmrl.pipelines.train.faults import Fault
 
-METRICS_FILE = "metrics.jsonl"
 TRAIN_STATE_FILE = "train_state.pt"
 TRAIN_DIR = "train"  # Ray Train's run folder inside the run directory (checkpoints, snapshot)
-#: ``rank:step:marker`` -- test hook: that rank exits hard after that step, once (marker file).
-FAULT_ENV = "LMRL_TRAIN_INJECT_FAULT"
 
 
 # --- on each worker --------------------------------------------------------------------------
@@ -155,11 +162,6 @@ def _evaluate(model, shard, kind: str, batch_size: int, max_batches: int | None,
     return out
 
 
-def _append(path: Path, row: dict[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")
-
-
 def _next_attempt(path: Path) -> int:
     rows = read_rows(path)
     return 1 + max((int(r.get("attempt", 0)) for r in rows), default=0)
@@ -172,7 +174,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         config: ``kind`` (causal, sft, rm_labels, rm_pairs), ``model_class``
             (causal_lm, sequence_classification), ``model_source`` (HF dir or
             hub id), ``tokenizer_dir``, ``run_dir``, ``training`` (the
-            ``TrainingSection`` as a dict), ``has_eval``, ``fault`` (test hook).
+            ``TrainingSection`` as a dict), ``has_eval``, ``fault`` (a
+            :class:`~lmrl.pipelines.train.faults.Fault` as a dict, or ``None``).
     """
     import ray.train
     import torch
@@ -219,7 +222,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         with autocast:
             out = _evaluate(model, eval_shard, kind, t["batch_size"], t["eval_batches"], device)
         if rank == 0 and out:
-            _append(metrics, {"step": state["step"], **out, "attempt": attempt})
+            append_row(metrics, {"step": state["step"], **out, "attempt": attempt})
         return out
 
     if state["step"] == 0:
@@ -227,7 +230,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     accumulated, window_tokens, window_start, started = 0, 0, time.perf_counter(), time.perf_counter()
     step_loss: list = [0.0, 0]  # loss sum and count over this step's micro-batches
     model.train()
-    fault = config.get("fault")
+    fault = Fault(**config["fault"]) if config.get("fault") else None
     while state["step"] < t["steps"]:
         seen = 0
         batches = train_shard.iter_torch_batches(
@@ -268,7 +271,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             state["tokens"] += window_tokens * ctx.get_world_size()
             now = time.perf_counter()
             if rank == 0:
-                _append(metrics, {
+                append_row(metrics, {
                     "step": state["step"],
                     "loss": round(step_loss[0] / max(1, step_loss[1]), 6),
                     "lr": lr,
@@ -285,8 +288,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             evaluated = evaluate_and_log() if (state["step"] % t["eval_every"] == 0 or final) else {}
             if state["step"] % t["checkpoint_every"] == 0 or final:
                 _report(raw, opt, sched, state, config, {"step": state["step"], **evaluated}, rank)
-            if fault and rank == fault["rank"] and state["step"] == fault["step"] and not os.path.exists(fault["marker"]):
-                _die(fault, run_dir, rank, state["step"], t["checkpoint_every"])
+            if fault is not None and fault.due(rank, state["step"]):
+                fault.trigger(run_dir / TRAIN_DIR, state["step"], t["checkpoint_every"])
             if final:
                 break
         else:
@@ -299,24 +302,6 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             state["batch"] = 0
             continue
         break
-
-
-def _die(fault: dict[str, Any], run_dir: Path, rank: int, step: int, every: int) -> None:
-    """Test hook: exit hard, once -- after the last checkpoint is committed, so the restart can use it.
-
-    Ray Train registers a reported checkpoint when it next polls the workers
-    (every ~2 s); a worker that dies sooner loses that checkpoint, as a real
-    crash would, and the run restarts from the one before.
-    """
-    name = f"step_{step // every * every:06d}"
-    snapshot = run_dir / TRAIN_DIR / "checkpoint_manager_snapshot.json"
-    deadline = time.monotonic() + 60
-    while step >= every and time.monotonic() < deadline:
-        if snapshot.exists() and f'"latest_checkpoint_result":{{"version":0,"checkpoint_dir_name":"{name}"' in snapshot.read_text():
-            break
-        time.sleep(0.2)
-    Path(fault["marker"]).write_text(f"rank {rank} exited at step {step}\n")
-    os._exit(1)  # a hard worker death, as a lost node would be
 
 
 def _report(raw, opt, sched, state: dict, config: dict, metrics: dict, rank: int) -> None:
@@ -341,19 +326,6 @@ def _report(raw, opt, sched, state: dict, config: dict, metrics: dict, rank: int
 
 
 # --- on the driver ---------------------------------------------------------------------------
-
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a metrics file (none if it does not exist; a line being written is skipped)."""
-    if not Path(path).exists():
-        return []
-    rows = []
-    for line in Path(path).read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
 
 
 def latest_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -430,8 +402,8 @@ def run_training(
     if resources.use_gpu:
         per_worker["GPU"] = 1.0
     backend = resources.backend if resources.backend != "auto" else ("nccl" if resources.use_gpu else "gloo")
-    fault = _fault_from_env()
-    config = {**loop_config, "threads": max(1, int(cpus)), "fault": fault}
+    fault = Fault.from_env()
+    config = {**loop_config, "threads": max(1, int(cpus)), "fault": asdict(fault) if fault else None}
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config=config,
@@ -450,7 +422,8 @@ def run_training(
         # A fixed order makes each worker's shard, and so the checkpoint's data position, reproducible.
         dataset_config=DataConfig(execution_options=ExecutionOptions(preserve_order=True)),
     )
-    with LiveProgress(Path(run_dir) / METRICS_FILE, training.steps, title, enabled=progress):
+    display = RunProgress(title, training.steps, figures="starting Ray Train workers", enabled=progress)
+    with display, RowFollower(Path(run_dir) / METRICS_FILE, _TrainFigures(display), enabled=progress):
         try:
             return trainer.fit()
         except Exception as exc:  # ray.train.TrainingFailedError and friends
@@ -461,14 +434,6 @@ def run_training(
                 f"training failed after {resources.max_failures} restart(s): {_one_line(exc)}; "
                 f"fix the cause, then continue with --resume {run_dir}"
             ) from exc
-
-
-def _fault_from_env() -> dict[str, Any] | None:
-    text = os.environ.get(FAULT_ENV)
-    if not text:
-        return None
-    rank, step, marker = text.split(":", 2)
-    return {"rank": int(rank), "step": int(step), "marker": marker}
 
 
 def _user_error(exc: BaseException) -> LmrlError | None:
@@ -517,70 +482,28 @@ def finalize_model(checkpoint_dir: Path, out: Path, meta: dict[str, Any]) -> Pat
     return out
 
 
-class LiveProgress:
-    """A rich progress bar fed by ``metrics.jsonl`` while ``fit()`` blocks the main thread."""
+class _TrainFigures:
+    """Shows the latest train and held-out figures of new ``metrics.jsonl`` rows on the display."""
 
-    def __init__(self, metrics: Path, total: int, title: str, enabled: bool = True) -> None:
-        self.metrics, self.total, self.title, self.enabled = metrics, total, title, enabled
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+    def __init__(self, display: RunProgress) -> None:
+        self.display = display
+        self.last: dict[str, Any] | None = None
+        self.last_eval: dict[str, Any] | None = None
 
-    def __enter__(self) -> LiveProgress:
-        if self.enabled:
-            self._thread = threading.Thread(target=self._run, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[figures]}"),
-            console=Console(stderr=True),
-        )
-        task = progress.add_task(self.title, total=self.total, figures="starting Ray Train workers")
-        offset, last, last_eval = 0, None, None
-        with progress:
-            while not self._stop.wait(0.5):
-                if not self.metrics.exists():
-                    continue
-                with open(self.metrics, encoding="utf-8") as f:  # read only what is new
-                    f.seek(offset)
-                    chunk = f.read()
-                complete = chunk[: chunk.rfind("\n") + 1]
-                offset += len(complete.encode("utf-8"))
-                for line in complete.splitlines():
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue
-                    if "eval_loss" in row:
-                        last_eval = row
-                    else:
-                        last = row
-                figures = []
-                if last is not None:
-                    figures.append(f"loss {last['loss']:.3f}  lr {last['lr']:.2e}  {last['tokens_per_s']:.0f} tok/s")
-                if last_eval is not None:
-                    e = last_eval
-                    figures.append(
-                        f"eval ppl {e['eval_ppl']:.2f}" if "eval_ppl" in e else f"eval acc {e.get('eval_accuracy', 0):.3f}"
-                    )
-                if figures:
-                    progress.update(task, completed=last["step"] if last else 0, figures="  ".join(figures))
+    def __call__(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            if "eval_loss" in row:
+                self.last_eval = row
+            else:
+                self.last = row
+        figures = []
+        if self.last is not None:
+            r = self.last
+            figures.append(f"loss {figure(r['loss'])}  lr {figure(r['lr'], '.2e')}  {figure(r['tokens_per_s'], '.0f')} tok/s")
+        if self.last_eval is not None:
+            e = self.last_eval
+            figures.append(
+                f"eval ppl {figure(e['eval_ppl'], '.2f')}" if "eval_ppl" in e else f"eval acc {figure(e.get('eval_accuracy', 0))}"
+            )
+        if figures:
+            self.display.update(self.last["step"] if self.last else 0, "  ".join(figures))

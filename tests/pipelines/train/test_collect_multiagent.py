@@ -72,7 +72,7 @@ def test_sft_on_multiagent_demos_gives_a_policy_for_every_seat(tmp_path):
     """collect (expert against random) -> finetune (SFT) -> eval plays the model in each seat."""
     from lmrl.pipelines.evaluate import evaluate
     from lmrl.pipelines.train.config import FinetuneConfig
-    from lmrl.pipelines.train.finetune import finetune
+    from lmrl.pipelines.train.job import run_job
 
     demos = collect(TTT, "expert", n=60, out=tmp_path / "ttt.parquet", seed=20_000, progress=False, opponent="random")
     cfg = FinetuneConfig.model_validate({
@@ -83,7 +83,7 @@ def test_sft_on_multiagent_demos_gives_a_policy_for_every_seat(tmp_path):
         "resources": {"num_workers": 1},
         "run": {"output_dir": str(tmp_path), "name": "sft", "progress": False},
     })  # fmt: skip
-    model = finetune(cfg) / "model"
+    model = run_job(cfg) / "model"
     meta = json.loads((model / "lmrl.json").read_text())
     assert meta["env_id"] == TTT and meta["action_mode"] == "choose"
     assert meta["adapter"]["max_candidates"] == 9  # every square of the empty board is offered

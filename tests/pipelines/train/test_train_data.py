@@ -19,9 +19,7 @@ import pytest
 from lmrl.errors import ConfigError, DataError
 from lmrl.pipelines.train import data as D
 from lmrl.pipelines.train.config import FinetuneConfig, PretrainConfig
-from lmrl.pipelines.train.finetune import finetune
-from lmrl.pipelines.train.job import prepare
-from lmrl.pipelines.train.pretrain import pretrain
+from lmrl.pipelines.train.job import prepare, run_job
 from lmrl.platform.config import load_config_as
 
 WORDS = "the agent walks north then east to reach the goal in the maze".split()
@@ -73,7 +71,7 @@ def test_empty_corpus_names_the_file_and_writes_nothing(tmp_path):
     corpus.write_text("\n\n   \n")
     cfg = _pretrain_cfg(tmp_path, [corpus])
     with pytest.raises(DataError, match=exactly(f"data.train: no rows with text in {corpus} (empty file); give a file with data")):
-        pretrain(cfg)
+        run_job(cfg)
     assert not (tmp_path / "runs").exists()
 
 
@@ -84,7 +82,7 @@ def test_missing_column_names_the_file(tmp_path):
         f"{path}: missing column `response` (columns: answer, prompt); sft needs prompt + response, or "
         "messages (set data.prompt_column / data.response_column / data.messages_column)"
     )):  # fmt: skip
-        finetune(cfg)
+        run_job(cfg)
     assert not (tmp_path / "runs").exists()
 
 
@@ -93,7 +91,7 @@ def test_missing_key_in_a_later_jsonl_row_names_the_line(tmp_path):
     rows = [{"prompt": "a\nAction:", "response": " north"}] * 3 + [{"prompt": "b\nAction:"}]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     with pytest.raises(DataError, match=exactly(f"{path} line 4: no key `response` (keys: prompt)")):
-        finetune(_sft_cfg(tmp_path, [path]))
+        run_job(_sft_cfg(tmp_path, [path]))
     assert not (tmp_path / "runs").exists()
 
 
@@ -102,7 +100,7 @@ def test_text_longer_than_the_context_names_the_row(tmp_path):
     columns["response"][17] = " " + " ".join(WORDS * 3)
     path = _write_parquet(tmp_path / "demos.parquet", columns)
     with pytest.raises(DataError, match=r"^" + re.escape(f"{path} row 18: prompt + response is ") + r"\d+ tokens \(EOS included\), longer than data\.max_length \(24\); raise data\.max_length or shorten the row$"):
-        finetune(_sft_cfg(tmp_path, [path]))
+        run_job(_sft_cfg(tmp_path, [path]))
     assert not (tmp_path / "runs").exists()
 
 
@@ -112,7 +110,7 @@ def test_unpacked_pretraining_text_longer_than_the_context_names_the_line(tmp_pa
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(lines) + "\n")
     with pytest.raises(DataError, match=r"^" + re.escape(f"{corpus} line 7: the text is ") + r"\d+ tokens"):
-        pretrain(_pretrain_cfg(tmp_path, [corpus], pack=False))
+        run_job(_pretrain_cfg(tmp_path, [corpus], pack=False))
     # packed, the same corpus is fine: long documents are cut into blocks
     prepared = prepare(_pretrain_cfg(tmp_path, [corpus], pack=True, eval_fraction=0.3))
     assert prepared.summaries["train"]["rows"] == 120
@@ -123,7 +121,7 @@ def test_malformed_parquet_names_the_file(tmp_path):
     path = tmp_path / "broken.parquet"
     path.write_bytes(b"PAR1 this is not really parquet")
     with pytest.raises(DataError, match=r"^" + re.escape(f"{path}: not a valid Parquet file (") + r".+\); rewrite it with pyarrow\.parquet\.write_table, or use \.jsonl$"):
-        finetune(_sft_cfg(tmp_path, [path]))
+        run_job(_sft_cfg(tmp_path, [path]))
     assert not (tmp_path / "runs").exists()
 
 
@@ -132,7 +130,7 @@ def test_truncated_parquet_names_the_file(tmp_path):
     path = tmp_path / "cut.parquet"
     path.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     with pytest.raises(DataError, match=re.escape(f"{path}: not a valid Parquet file")):
-        finetune(_sft_cfg(tmp_path, [path]))
+        run_job(_sft_cfg(tmp_path, [path]))
 
 
 # --- more row problems ---------------------------------------------------------------------------
@@ -142,7 +140,7 @@ def test_invalid_json_line(tmp_path):
     path = tmp_path / "corpus.jsonl"
     path.write_text('{"text": "fine"}\n{"text": "broken\n')
     with pytest.raises(DataError, match=r"^" + re.escape(f"{path} line 2: not valid JSON (")):
-        pretrain(_pretrain_cfg(tmp_path, [path]))
+        run_job(_pretrain_cfg(tmp_path, [path]))
 
 
 def test_null_value_names_the_row(tmp_path):
@@ -150,21 +148,21 @@ def test_null_value_names_the_row(tmp_path):
     columns["prompt"][2] = None
     path = _write_parquet(tmp_path / "demos.parquet", columns)
     with pytest.raises(DataError, match=exactly(f"{path} row 3: `prompt` must be text, got null")):
-        finetune(_sft_cfg(tmp_path, [path]))
+        run_job(_sft_cfg(tmp_path, [path]))
 
 
 def test_reward_labels_out_of_range(tmp_path):
     path = _write_parquet(tmp_path / "rm.parquet", {"response": _lines(6), "label": [0, 1, 0, 5, 1, 0]})
     cfg = _sft_cfg(tmp_path, [path]).model_copy(update={"task": "reward_model"})
     with pytest.raises(DataError, match=exactly(f"{path} row 4: `label` must be a number in [0, 1], got 5")):
-        finetune(cfg)
+        run_job(cfg)
 
 
 def test_reward_data_needs_labels_or_pairs(tmp_path):
     path = _write_parquet(tmp_path / "rm.parquet", {"response": _lines(4)})
     cfg = _sft_cfg(tmp_path, [path]).model_copy(update={"task": "reward_model"})
     with pytest.raises(DataError, match=re.escape(f"{path}: reward_model data needs `response` + `label` or `chosen` + `rejected` columns, got response")):
-        finetune(cfg)
+        run_job(cfg)
 
 
 def test_chat_rows_must_end_with_the_assistant(tmp_path):
@@ -173,20 +171,20 @@ def test_chat_rows_must_end_with_the_assistant(tmp_path):
     bad = {"messages": [{"role": "user", "content": "hi"}]}
     path.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
     with pytest.raises(DataError, match=exactly(f"{path} line 2: the last message must be the assistant's (the response), got role 'user'")):
-        finetune(_sft_cfg(tmp_path, [path]))
+        run_job(_sft_cfg(tmp_path, [path]))
 
 
 def test_too_little_data_for_the_workers(tmp_path):
     path = _write_parquet(tmp_path / "demos.parquet", _pairs(3))
     cfg = _sft_cfg(tmp_path, [path], eval_fraction=0.0)
     with pytest.raises(DataError, match=re.escape("3 training rows after holding out eval rows, fewer than resources.num_workers x training.batch_size (2 x 2)")):
-        finetune(cfg)
+        run_job(cfg)
 
 
 def test_no_file_matches(tmp_path):
     cfg = _pretrain_cfg(tmp_path, [tmp_path / "nope.txt"])
     with pytest.raises(DataError, match=re.escape(f"data.train: no file matches `{tmp_path / 'nope.txt'}`")):
-        pretrain(cfg)
+        run_job(cfg)
 
 
 # --- rows -> tokens ------------------------------------------------------------------------------
@@ -247,7 +245,7 @@ def test_model_too_short_for_the_context(tmp_path):
     corpus.write_text("\n".join(_lines(40)) + "\n")
     cfg = _pretrain_cfg(tmp_path, [corpus], max_length=1024)
     with pytest.raises(ConfigError, match=exactly("data.max_length (1024) is longer than the model can attend (512 positions); lower data.max_length to <= 512")):
-        pretrain(cfg)
+        run_job(cfg)
     assert not (tmp_path / "runs").exists()
 
 

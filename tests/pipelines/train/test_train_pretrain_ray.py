@@ -8,9 +8,11 @@ import pytest
 from conftest import tiny_run_config
 
 from lmrl.pipelines.data import env_corpus
+from lmrl.pipelines.run_dir import read_rows
 from lmrl.pipelines.train.config import PretrainConfig
-from lmrl.pipelines.train.loop import FAULT_ENV, latest_rows, read_rows
-from lmrl.pipelines.train.pretrain import pretrain
+from lmrl.pipelines.train.faults import FAULT_ENV
+from lmrl.pipelines.train.job import run_job
+from lmrl.pipelines.train.loop import latest_rows
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +44,7 @@ def _cfg(corpus, out) -> PretrainConfig:
 
 @pytest.fixture(scope="module")
 def clean_run(ray_session, corpus, tmp_path_factory):
-    return pretrain(_cfg(corpus, tmp_path_factory.mktemp("clean")))
+    return run_job(_cfg(corpus, tmp_path_factory.mktemp("clean")))
 
 
 def test_two_workers_lower_the_held_out_perplexity(clean_run):
@@ -79,7 +81,7 @@ def test_outputs_load_with_transformers(clean_run):
 def test_a_killed_worker_resumes_from_the_last_checkpoint(ray_session, corpus, tmp_path, clean_run, monkeypatch):
     marker = tmp_path / "killed"
     monkeypatch.setenv(FAULT_ENV, f"1:12:{marker}")  # rank 1 exits hard after step 12, once
-    run = pretrain(_cfg(corpus, tmp_path))
+    run = run_job(_cfg(corpus, tmp_path))
     assert marker.read_text() == "rank 1 exited at step 12\n"
     rows = read_rows(run / "metrics.jsonl")
     first = [r["step"] for r in rows if r["attempt"] == 1 and "loss" in r]

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from lmrl.pipelines.data import env_corpus
-from lmrl.pipelines.train.loop import read_rows
+from lmrl.pipelines.run_dir import read_rows
 
 pytestmark = pytest.mark.slow
 
