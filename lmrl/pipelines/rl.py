@@ -265,8 +265,8 @@ def _finish(cfg: RunConfig, run: Path, model_path: str, weights: dict, state: di
     panels = []
     for key in CURVE_KEYS:  # return and success rate against env steps
         pts = [(r["timesteps"], r[key]) for r in rows if r.get(key) is not None]
-        curves = [Curve([x for x, _ in pts], [y for _, y in pts], marker="o", markersize=3)] if pts else []
-        panels.append(Panel("env steps", key, curves))
+        curves = [Curve([x for x, _ in pts], [y for _, y in pts], style={"marker": "o", "markersize": 3})]
+        panels.append(Panel("env steps", key, curves if pts else []))
     plot_curves(panels, run / CURVE_FILE, title=f"{cfg.env.id} ({cfg.policy.action_mode})")
     extra = {"env_kwargs": dict(cfg.env.kwargs), "iterations": state["iteration"], "timesteps": state["timesteps"]}
     export_dir = run / "export"

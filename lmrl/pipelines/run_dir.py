@@ -39,26 +39,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from lmrl.errors import RunError
 
-__all__ = [
-    "CONFIG_FILE",
-    "METRICS_FILE",
-    "SUMMARY_FILE",
-    "Curve",
-    "Panel",
-    "RowFollower",
-    "RunProgress",
-    "append_row",
-    "check_free",
-    "config_to_yaml",
-    "figure",
-    "new_run_dir",
-    "plot_curves",
-    "read_json",
-    "read_rows",
-    "read_state",
-    "write_json",
-]
-
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -112,7 +92,7 @@ def read_state(run: Path, state_file: str, written_by: str) -> dict[str, Any]:
         raise RunError(
             f"cannot resume `{run}`: no {state_file} there; pass a run directory written by {written_by}"
         )
-    return read_json(path)
+    return json.loads(path.read_text())
 
 
 def config_to_yaml(cfg: BaseModel, order: Sequence[str] = ()) -> str:
@@ -132,11 +112,6 @@ def config_to_yaml(cfg: BaseModel, order: Sequence[str] = ()) -> str:
 def write_json(path: Path, data: Any) -> None:
     """Writes ``data`` as indented JSON (state files, ``summary.json``)."""
     path.write_text(json.dumps(data, indent=2))
-
-
-def read_json(path: Path) -> Any:
-    """Reads a JSON file written by :func:`write_json`."""
-    return json.loads(path.read_text())
 
 
 # --- metrics.jsonl -------------------------------------------------------------------------------
@@ -277,14 +252,12 @@ class RunProgress:
 
 @dataclass
 class Curve:
-    """One line of a panel: points, and how to draw them."""
+    """One line of a panel: points, a legend label, and matplotlib ``plot`` keywords."""
 
     xs: Sequence[float]
     ys: Sequence[float | None]
     label: str | None = None
-    marker: str | None = None
-    markersize: float | None = None
-    linewidth: float | None = None
+    style: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -315,16 +288,7 @@ def plot_curves(panels: Sequence[Panel], out: Path, title: str = "") -> Path:
     fig, axes = plt.subplots(1, len(panels), figsize=(max(6, 5 * len(panels)), 3.5), squeeze=False)
     for ax, panel in zip(axes[0], panels, strict=True):
         for c in panel.curves:
-            style = {
-                k: v
-                for k, v in (
-                    ("marker", c.marker),
-                    ("markersize", c.markersize),
-                    ("linewidth", c.linewidth),
-                )
-                if v is not None
-            }
-            ax.plot(c.xs, c.ys, label=c.label, **style)
+            ax.plot(c.xs, c.ys, label=c.label, **c.style)
         ax.set_xlabel(panel.xlabel)
         ax.set_ylabel(panel.ylabel)
         ax.grid(alpha=0.3)

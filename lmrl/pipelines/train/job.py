@@ -437,8 +437,8 @@ def _finish(cfg, run: Path, result, meta_extra: dict[str, Any], seconds: float) 
     write_json(run / SUMMARY_FILE, summary)
     curves = []
     if train:
-        curves.append(Curve([r["step"] for r in train], [r["loss"] for r in train], label="train loss", linewidth=1))
+        curves.append(Curve([r["step"] for r in train], [r["loss"] for r in train], "train loss", {"linewidth": 1}))
     if ev:
-        curves.append(Curve([r["step"] for r in ev], [r["eval_loss"] for r in ev], label="held-out loss", marker="o"))
+        curves.append(Curve([r["step"] for r in ev], [r["eval_loss"] for r in ev], "held-out loss", {"marker": "o"}))
     plot_curves([Panel("step", "loss", curves)], run / CURVE_FILE, title=f"{meta.get('task')} ({run.name})")
     return run
