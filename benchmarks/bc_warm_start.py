@@ -37,9 +37,9 @@ def main() -> None:
     import ray
 
     from lmrl.pipelines.evaluate import evaluate
-    from lmrl.pipelines.metrics import read_jsonl
     from lmrl.pipelines.quickstart import quickstart_config, warm_start
     from lmrl.pipelines.rl import train
+    from lmrl.pipelines.run_dir import read_rows
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     out = Path(args.out)
@@ -74,7 +74,7 @@ def main() -> None:
                 raw["policy"]["model"] = info["model_dir"]
                 cfg = type(cfg).model_validate(raw)
             run = train(cfg)
-            rows = read_jsonl(run / "metrics.jsonl")
+            rows = read_rows(run / "metrics.jsonl")
             final = evaluate(str(run), n=100, seed=10_000, out_dir=str(run / "eval"))
             row.update(
                 env_steps_to_target=_steps_to(rows, args.target),

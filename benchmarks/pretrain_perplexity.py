@@ -28,10 +28,11 @@ def main() -> None:
 
     import ray
 
+    from lmrl.pipelines.run_dir import read_rows
     from lmrl.pipelines.train.collect import collect
     from lmrl.pipelines.train.config import PretrainConfig
-    from lmrl.pipelines.train.loop import latest_rows, read_rows
-    from lmrl.pipelines.train.pretrain import pretrain
+    from lmrl.pipelines.train.job import run_job
+    from lmrl.pipelines.train.loop import latest_rows
 
     out = Path(args.out)
     files = []
@@ -50,7 +51,7 @@ def main() -> None:
         "run": {"output_dir": str(out), "name": f"pretrain-{time.strftime('%H%M%S')}", "progress": False},
     })  # fmt: skip
     started = time.perf_counter()
-    run = pretrain(cfg)
+    run = run_job(cfg)
     wall = time.perf_counter() - started
     summary = json.loads((run / "summary.json").read_text())
     data = json.loads((run / "data.json").read_text())["summaries"]["train"]

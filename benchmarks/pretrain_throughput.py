@@ -1,6 +1,6 @@
 """Pretraining throughput: ``lmrl pretrain`` (Ray Train, 1 and 2 workers) against a bare PyTorch loop.
 
-The lmrl side is :func:`lmrl.pipelines.train.pretrain.pretrain`: env text
+The lmrl side is :func:`lmrl.pipelines.train.job.run_job`: env text
 read and packed by Ray Data, DDP over gloo, ``train_loop_per_worker`` with
 its AdamW, schedule, clipping and per-step metrics. Its tokens/s is the
 median of the per-step figures in ``metrics.jsonl`` (steady state: no
@@ -89,9 +89,10 @@ def ray_train(
     work: Path, text: Path, size: dict, workers: int, threads: int, gpu: bool = False
 ) -> dict[str, Any]:
     """One ``pretrain`` run; its steady-state tokens/s and the run directory."""
+    from lmrl.pipelines.run_dir import read_rows
     from lmrl.pipelines.train.config import PretrainConfig
-    from lmrl.pipelines.train.loop import latest_rows, read_rows
-    from lmrl.pipelines.train.pretrain import pretrain
+    from lmrl.pipelines.train.job import run_job
+    from lmrl.pipelines.train.loop import latest_rows
 
     name = f"ray-{workers}w{'-gpu' if gpu else ''}-{time.strftime('%H%M%S')}"
     cfg = PretrainConfig.model_validate({
@@ -105,7 +106,7 @@ def ray_train(
         "run": {"output_dir": str(work / "pretrain"), "name": name, "progress": False},
     })  # fmt: skip
     started = time.perf_counter()
-    run = pretrain(cfg)
+    run = run_job(cfg)
     wall = time.perf_counter() - started
     train, _ = latest_rows(read_rows(run / "metrics.jsonl"))
     steady = [r["tokens_per_s"] for r in train[size["skip"] :]]

@@ -61,14 +61,15 @@ def main() -> None:
     args = p.parse_args()
     common.setup(args)
     from lmrl.platform.serve.config import ServeConfig
-    from lmrl.platform.serve.launch import deploy_apps, start_ray
+    from lmrl.platform.serve.launch import deploy_apps
+    from lmrl.runtime import init_ray
 
     preset = "tiny" if args.quick else "small"
     policy_dir = serving.export_policy_dir(
         common.tiny_model(args.work, preset), Path(args.work) / "serving" / f"{preset}-generate"
     )
     texts = serving.prompts(2000)
-    start_ray(num_cpus=3)
+    init_ray(num_cpus=3)
     import socket
 
     with socket.socket() as sock:

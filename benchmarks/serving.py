@@ -155,8 +155,9 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from lmrl.platform.serve.config import ServeConfig
-    from lmrl.platform.serve.launch import deploy_apps, start_ray
+    from lmrl.platform.serve.launch import deploy_apps
     from lmrl.policies.text_policy import TextPolicy
+    from lmrl.runtime import init_ray
 
     preset = "tiny" if args.quick else "small"
     per_client = 2 if args.quick else 10
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     baseline = {c: in_process(policy, texts[: per_client * c], c) for c in CONCURRENCY}
 
-    start_ray(
+    init_ray(
         num_cpus=3
     )  # two 1-CPU replicas, and a CPU for the proxy, the ingress and this client
     import socket

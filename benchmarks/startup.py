@@ -7,7 +7,7 @@ The two sides differ only in how Ray starts:
 
 * baseline: ``ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)``
   (what lmrl did until 2026-11-29), then RLlib's import;
-* lmrl: :func:`lmrl.platform.runtime.init_ray` with ``preload=RL_MODULES``
+* lmrl: :func:`lmrl.runtime.init_ray` with ``preload=RL_MODULES``
   (RLlib and torch's compiler stack imported in a thread while Ray starts;
   no idle workers forked up front).
 
@@ -54,7 +54,8 @@ def child(side: str, model_dir: str, work: str) -> dict[str, float]:
 
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     else:
-        from lmrl.platform.runtime import RL_MODULES, init_ray
+        from lmrl.pipelines.rl import RL_MODULES
+        from lmrl.runtime import init_ray
 
         init_ray(num_cpus=2, log_to_driver=False, preload=RL_MODULES)
     from lmrl.pipelines.algos import build_algorithm_config

@@ -176,8 +176,8 @@ def lmrl_side(
     baseline) or ``gae`` (value head). The side starts Ray if it is not running (its set-up
     then includes Ray's start); on a running Ray it only connects.
     """
-    from lmrl.pipelines.rl import _quiet_rllib
-    from lmrl.platform.runtime import RL_MODULES, init_ray
+    from lmrl.pipelines.rl import RL_MODULES, _quiet_rllib
+    from lmrl.runtime import init_ray
 
     # Timed from here, like `lmrl train`: Ray's start, RLlib's import (overlapping it), the build.
     t0 = time.perf_counter()
