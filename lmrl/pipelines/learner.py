@@ -161,19 +161,15 @@ class LMPPOLearner(PPOTorchLearner):
         GRPO and DAPO. The value and entropy terms are RLlib's.
         """
         tokens = batch[Columns.ACTIONS].long()
-        b, t = tokens.shape
-
-        def token_logp(flat_logits):
-            logp = torch.log_softmax(flat_logits.reshape(b, t, -1).float(), -1)
-            return logp.gather(2, tokens.unsqueeze(-1))[..., 0]  # (B, T)
-
+        # Per-token log-probs of the sampled ids and entropies (B, T) each: module.TokenStats.
+        dist = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
         live = (~lm_ops.done_before(tokens, module.eos_id)).float()
         rows = batch.get(Columns.LOSS_MASK)
         if rows is not None:
             live = live * rows.float().unsqueeze(-1)
         # The env runners sent each sampled token's log-prob (B, T) as ACTION_DIST_INPUTS.
         old_logp = batch[Columns.ACTION_DIST_INPUTS].float()
-        ratio = torch.exp(token_logp(fwd_out[Columns.ACTION_DIST_INPUTS]) - old_logp)
+        ratio = torch.exp(dist.token_logp - old_logp)
         adv = batch[Postprocessing.ADVANTAGES].unsqueeze(-1)
         surrogate = torch.min(adv * ratio, adv * torch.clamp(ratio, 1 - config.clip_param, 1 + config.clip_param))
         policy_loss = -(surrogate * live).sum() / live.sum().clamp(min=1.0)
@@ -181,7 +177,7 @@ class LMPPOLearner(PPOTorchLearner):
         def row_mean(x):
             return x[rows].mean() if rows is not None else x.mean()
 
-        entropy = row_mean(module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS]).entropy())
+        entropy = row_mean(dist.entropy())
         zero = torch.tensor(0.0, device=policy_loss.device)
         values, vf_loss, vf_unclipped = zero, zero, zero
         if config.use_critic:

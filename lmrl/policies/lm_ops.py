@@ -45,9 +45,37 @@ def mask_after_eos(logits: torch.Tensor, done: torch.Tensor, eos_id: int) -> tor
         done: (B, T) bool, True where the sequence ended before this position.
         eos_id: EOS token id.
     """
-    forced = torch.full_like(logits, NEG)
-    forced[..., eos_id] = 0.0
-    return torch.where(done.unsqueeze(-1), forced, logits)  # (B, T, V)
+    # One (B, T, V) copy, not two: at a real vocabulary each is minibatch x T x 49,152 floats.
+    done = done.unsqueeze(-1)
+    forced = logits.masked_fill(done, NEG)
+    forced[..., eos_id : eos_id + 1] = torch.where(done, 0.0, logits[..., eos_id : eos_id + 1])
+    return forced  # (B, T, V)
+
+
+#: Rows per chunk in :func:`token_stats`: bounds the transient (rows x T x V) log-softmax.
+STATS_CHUNK = 16
+
+
+def token_stats(logits: torch.Tensor, tokens: torch.Tensor, chunk: int = STATS_CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token log-prob of ``tokens`` and per-token entropy, a chunk of rows at a time.
+
+    What PPO's loss needs from generate mode's (B, T, V) logits, without keeping
+    full log-softmax distributions for the whole minibatch at once.
+
+    Args:
+        logits: (B, T, V) logits (masked after EOS and temperature-scaled).
+        tokens: (B, T) the sampled ids.
+        chunk: Rows per log-softmax.
+
+    Returns:
+        log-probs (B, T) and entropies (B, T).
+    """
+    logps, entropies = [], []
+    for i in range(0, logits.shape[0], chunk):
+        logp = F.log_softmax(logits[i : i + chunk].float(), -1)  # (chunk, T, V)
+        logps.append(logp.gather(2, tokens[i : i + chunk].unsqueeze(-1))[..., 0])
+        entropies.append(-(logp.exp() * logp).sum(-1))
+    return torch.cat(logps), torch.cat(entropies)
 
 
 def trim_prompt(prompt: torch.Tensor, pmask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

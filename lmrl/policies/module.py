@@ -39,7 +39,7 @@ from ray.rllib.core.rl_module.apis import (
 )
 from ray.rllib.core.rl_module.apis.value_function_api import ValueFunctionAPI
 from ray.rllib.core.rl_module.torch.torch_rl_module import TorchRLModule
-from ray.rllib.models.torch.torch_distributions import TorchCategorical, TorchMultiCategorical
+from ray.rllib.models.torch.torch_distributions import TorchCategorical
 from torch import nn
 
 from lmrl.policies import lm_ops
@@ -75,6 +75,37 @@ class SampledTokenLogps:
         raise NotImplementedError(
             "generate mode sends per-token log-probs from the env runners, not full distributions: "
             "RLlib's KL loss (use_kl_loss) is not available; use algorithm.kl_ref_coeff"
+        )
+
+
+class TokenStats:
+    """Generate mode's train-time distribution: per-token log-probs of the taken ids and entropies.
+
+    ``forward_train`` returns (B, 2T): the log-prob of each sampled token
+    under the current policy, then each position's entropy, computed from the
+    (B, T, V) logits a chunk of rows at a time (:func:`lm_ops.token_stats`), so
+    the learner's loss never holds full distributions for the whole minibatch.
+    ``logp`` and ``entropy`` sum over tokens, as RLlib's multi-categorical did.
+    """
+
+    def __init__(self, stats: torch.Tensor) -> None:
+        self.token_logp, self.token_entropy = stats.chunk(2, -1)  # (B, T) each
+
+    @classmethod
+    def from_logits(cls, logits: torch.Tensor, **kwargs: Any) -> TokenStats:
+        return cls(logits)
+
+    def logp(self, actions: torch.Tensor) -> torch.Tensor:
+        """Sum over tokens (``actions`` are the sampled ids the stats were computed for)."""
+        return self.token_logp.sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        return self.token_entropy.sum(-1)
+
+    def kl(self, other: Any) -> torch.Tensor:
+        raise NotImplementedError(
+            "generate mode keeps per-token statistics, not full distributions: RLlib's KL loss "
+            "(use_kl_loss) is not available; use algorithm.kl_ref_coeff"
         )
 
 
@@ -181,10 +212,7 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
 
     # --- distributions ---------------------------------------------------------------
     def _dist_cls(self):
-        if self.action_mode == "choose":
-            return TorchCategorical
-        vocab = int(self.lm.get_output_embeddings().weight.shape[0])
-        return TorchMultiCategorical.get_partial_dist_cls(input_lens=[vocab] * self.max_new_tokens)
+        return TorchCategorical if self.action_mode == "choose" else TokenStats
 
     # Generate mode: the env runners send the log-prob of each sampled token (B, T), not the
     # full (B, T*V) logits -- at a real vocabulary that is 24 bytes per step instead of ~1 MB.
@@ -261,8 +289,8 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
                 logits, feats = lm_ops.teacher_force(
                     self.lm, obs["prompt_ids"], obs["prompt_mask"], tokens, self.eos_id, self.temperature
                 )
-            logits, feats = logits.float(), feats.float()
-            out[Columns.ACTION_DIST_INPUTS] = logits.flatten(1)
+            feats = feats.float()
+            out[Columns.ACTION_DIST_INPUTS] = torch.cat(lm_ops.token_stats(logits, tokens), -1)  # (B, 2T)
             if self._kl_ref:
                 with torch.no_grad(), self._reference(logits.device) as ref, self._amp():
                     ref_logits, _ = lm_ops.teacher_force(
@@ -288,15 +316,11 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
             if self.action_mode == "choose":
                 logits, _ = self._choose_logits(self._target_lm, obs)
             else:
+                tokens = batch[Columns.ACTIONS].long()
                 logits, _ = lm_ops.teacher_force(
-                    self._target_lm,
-                    obs["prompt_ids"],
-                    obs["prompt_mask"],
-                    batch[Columns.ACTIONS].long(),
-                    self.eos_id,
-                    self.temperature,
+                    self._target_lm, obs["prompt_ids"], obs["prompt_mask"], tokens, self.eos_id, self.temperature
                 )
-                logits = logits.flatten(1)
+                logits = torch.cat(lm_ops.token_stats(logits, tokens), -1)  # (B, 2T)
         return {TARGET_NETWORK_ACTION_DIST_INPUTS: logits}
 
     def compute_values(self, batch: dict[str, Any], embeddings: Any | None = None) -> torch.Tensor:

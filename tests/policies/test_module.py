@@ -56,8 +56,7 @@ def test_generate_masks_after_eos_identically(tiny_model_dir):
     # Hand-written actions: EOS at different places, junk after it.
     actions = torch.tensor([[5, eos, 7, 8, 9, 10], [eos, 3, 3, 3, 3, 3], [4, 4, 4, 4, 4, 4], [6, 6, eos, eos, 1, 2]])
     batch[Columns.ACTIONS] = actions
-    logits = module.forward_train(batch)[Columns.ACTION_DIST_INPUTS].view(4, 6, -1)
-    tok_logp = torch.log_softmax(logits, -1).gather(2, actions.unsqueeze(-1))[..., 0]
+    tok_logp = module.forward_train(batch)[Columns.ACTION_DIST_INPUTS][:, :6]  # (B, 2T): log-probs, then entropies
     after = lm_ops.done_before(actions, eos)
     assert after.tolist()[0] == [False, False, True, True, True, True]
     # Tokens after the first EOS are forced to EOS: junk there has ~zero probability,
@@ -117,3 +116,31 @@ def test_candidate_scores_equal_scoring_each_candidate_alone(tiny_model_dir, env
                 torch.testing.assert_close(scores[i, j], expected, rtol=1e-4, atol=1e-4)
                 checked += 1
     assert checked >= 12
+
+
+def test_token_stats_equal_full_distributions_chunk_by_chunk():
+    """Generate mode's learner statistics: the same values and gradients as full log-softmaxes."""
+    torch.manual_seed(0)
+    tokens = torch.randint(0, 50, (5, 3))
+    ref = torch.randn(5, 3, 50, requires_grad=True)
+    full_logp = torch.log_softmax(ref, -1)
+    want_logp = full_logp.gather(2, tokens.unsqueeze(-1))[..., 0]
+    want_entropy = torch.distributions.Categorical(logits=ref).entropy()
+    (want_logp.sum() + 0.3 * want_entropy.sum()).backward()
+    for chunk in (1, 2, 16):
+        logits = ref.detach().clone().requires_grad_(True)
+        logp, entropy = lm_ops.token_stats(logits, tokens, chunk=chunk)
+        assert torch.allclose(logp, want_logp, atol=1e-6) and torch.allclose(entropy, want_entropy, atol=1e-6)
+        (logp.sum() + 0.3 * entropy.sum()).backward()
+        assert torch.allclose(logits.grad, ref.grad, atol=1e-6)
+
+
+def test_mask_after_eos_keeps_gradients_where_the_sequence_runs():
+    logits = torch.randn(2, 3, 7, requires_grad=True)
+    done = torch.tensor([[False, True, True], [False, False, False]])
+    masked = lm_ops.mask_after_eos(logits, done, eos_id=4)
+    assert torch.equal(masked[done][:, 4], torch.zeros(2))
+    assert (masked[done][:, [0, 1, 2, 3, 5, 6]] == lm_ops.NEG).all()
+    assert torch.equal(masked[~done], logits[~done])
+    masked.sum().backward()
+    assert torch.equal(logits.grad, (~done).unsqueeze(-1).expand(2, 3, 7).float())
