@@ -28,7 +28,7 @@ sys.path.insert(0, str(BENCH))
 import common  # noqa: E402
 import memory  # noqa: E402
 
-from lmrl.platform.bench_cli import results_dir  # noqa: E402
+from lmrl.platform.cli.bench import results_dir  # noqa: E402
 
 #: Console scripts a benchmark must not look up on PATH by name.
 BY_NAME = {"lmrl", "py-spy", "ray", "python", "python3", "pytest"}

@@ -250,7 +250,7 @@ def test_train_bad_override_and_missing_file(tmp_path):
 
 
 def test_train_checks_multiagent_env_kwargs(tmp_path):
-    from lmrl.platform.cli import _check_env_config
+    from lmrl.platform.cli.train import _check_env_config
 
     _check_env_config("lmrl/Referential-v0", {"n_distractors": 2})  # a multi-agent id is a valid env.id
     (tmp_path / "ma.yaml").write_text("policy:\n  max_candidates: 9\n")

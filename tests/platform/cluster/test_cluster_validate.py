@@ -450,8 +450,7 @@ def test_readme_and_docs_cluster_examples_parse():
 
 def test_building_the_cluster_commands_does_not_import_ray():
     code = (
-        "import argparse, sys; from lmrl.platform import cluster_cli; "
-        "cluster_cli.add_commands(argparse.ArgumentParser().add_subparsers()); print('ray' in sys.modules)"
+        "import sys; from lmrl.platform.cli import build_parser; build_parser(); print('ray' in sys.modules)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

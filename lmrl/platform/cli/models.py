@@ -12,11 +12,15 @@ import argparse
 import time
 from typing import Any
 
-__all__ = ["add_commands"]
+from lmrl.platform.cli import output as out
 
 
 def add_commands(commands: Any) -> None:
-    """Registers ``lmrl models`` on the ``lmrl`` parser."""
+    """Adds ``models`` and its actions to the ``lmrl`` subcommands.
+
+    Args:
+        commands: The object ``ArgumentParser.add_subparsers`` returned.
+    """
     models = commands.add_parser(
         "models",
         help="list and pull real pretrained LMs (model catalog)",
@@ -37,25 +41,21 @@ def add_commands(commands: Any) -> None:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
     from lmrl.policies import models
 
-    table = Table(title=f"lmrl models (cache: {models.cache_dir()})", title_justify="left")
-    for column in ("name", "params", "source", "license", "pulled"):
-        table.add_column(column, no_wrap=True)
+    table = out.table(f"lmrl models (cache: {models.cache_dir()})", ["name", "params", "source", "license", "pulled"])
+    for column in table.columns:
+        column.no_wrap = True
     for name, entry in models.CATALOG.items():
         info = models.pull_info(name)
         table.add_row(
             name,
             f"{entry.parameters / 1e6:.1f}M",
-            Text(f"{entry.package}=={entry.version}"),
+            out.plain(f"{entry.package}=={entry.version}"),
             entry.license,
             f"yes, ppl {info['perplexity']:.1f}" if info else "no",
         )
-    console = Console(soft_wrap=False)
+    console = out.console()
     console.width = max(console.width, 100)  # ids and versions stay whole when piped
     console.print(table)
     return 0

@@ -1,4 +1,4 @@
-"""``lmrl bench``: runs the side-by-side benchmarks in ``benchmarks/`` (registered by ``cli.build_parser``).
+"""``lmrl bench``: runs the side-by-side benchmarks in ``benchmarks/``.
 
 Each benchmark is a script of its own (``benchmarks/NAME.py``) that measures
 lmrl and its baseline in one run and writes ``OUT/NAME.json``; this command
@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lmrl.errors import ConfigError, RunError
-
-__all__ = ["BENCHMARKS", "add_commands", "benchmarks_dir", "results_dir"]
+from lmrl.platform.cli import output
 
 #: Benchmark name -> what it compares, in the order ``lmrl bench`` runs them (fast ones first).
 BENCHMARKS: dict[str, str] = {
@@ -160,13 +159,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _print_summary(summary: list[dict[str, Any]], quick: bool) -> None:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title="lmrl bench", title_justify="left")
-    for column in ("benchmark", "status", "ratio", "target", "seconds", "ratio is"):
-        table.add_column(column)
+    table = output.table("lmrl bench", ["benchmark", "status", "ratio", "target", "seconds", "ratio is"])
     for r in summary:
         ratio = "-" if r.get("ratio") is None else f"{r['ratio']:.3f}"
         target = "-"
@@ -181,6 +174,6 @@ def _print_summary(summary: list[dict[str, Any]], quick: bool) -> None:
             ratio,
             target,
             f"{r['seconds']:.0f}",
-            Text(r.get("ratio_meaning") or ""),
+            output.plain(r.get("ratio_meaning") or ""),
         )
-    Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160).print(table)
+    output.console(width=None if sys.stdout.isatty() else 160).print(table)

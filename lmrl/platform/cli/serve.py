@@ -1,4 +1,4 @@
-"""``lmrl serve`` and ``lmrl chat``: the command-line side of serving (registered by ``cli.build_parser``).
+"""``lmrl serve`` and ``lmrl chat``: the command-line side of serving.
 
 Example:
     $ lmrl serve runs/customer-support-choose --port 8000
@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lmrl.errors import ConfigError
-
-__all__ = ["add_commands"]
+from lmrl.platform.cli.args import port, positive_int
 
 
 def add_commands(commands: Any) -> None:
@@ -40,11 +39,11 @@ def add_commands(commands: Any) -> None:
     )
     serve.add_argument("path", metavar="PATH", help="a run directory or an exported policy directory")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
-    serve.add_argument("--port", type=_port, default=8000, help="HTTP port (default: 8000)")
+    serve.add_argument("--port", type=port, default=8000, help="HTTP port (default: 8000)")
     serve.add_argument("--model-name", metavar="NAME", help="model id clients send (default: the run's name)")
-    serve.add_argument("--replicas", type=_positive_int, default=1, metavar="N", help="policy replicas (default: 1)")
+    serve.add_argument("--replicas", type=positive_int, default=1, metavar="N", help="policy replicas (default: 1)")
     serve.add_argument(
-        "--max-replicas", type=_positive_int, metavar="M", help="autoscale between --replicas and M replicas"
+        "--max-replicas", type=positive_int, metavar="M", help="autoscale between --replicas and M replicas"
     )
     serve.add_argument("--num-cpus", type=float, default=1.0, metavar="C", help="CPUs per policy replica (default: 1)")
     serve.add_argument("--api-key-file", metavar="FILE", help="file holding the API key (default: $LMRL_API_KEY)")
@@ -52,7 +51,7 @@ def add_commands(commands: Any) -> None:
         "--no-auth", action="store_true", help="serve without an API key (anyone who reaches the port can call it)"
     )
     serve.add_argument(
-        "--max-ongoing-requests", type=_positive_int, default=32, metavar="N",
+        "--max-ongoing-requests", type=positive_int, default=32, metavar="N",
         help="requests one replica works on at once (default: 32)",
     )
     serve.add_argument(
@@ -63,19 +62,19 @@ def add_commands(commands: Any) -> None:
         "--request-timeout-s", type=float, default=30.0, metavar="S", help="requests slower than this get 408 (default: 30)"
     )
     serve.add_argument(
-        "--max-batch-size", type=_positive_int, default=16, metavar="N", help="completions per batched pass (default: 16)"
+        "--max-batch-size", type=positive_int, default=16, metavar="N", help="completions per batched pass (default: 16)"
     )
     serve.add_argument(
         "--batch-wait-timeout-s", type=float, default=0.005, metavar="S",
         help="how long to wait to fill a batch (default: 0.005)",
     )
     serve.add_argument(
-        "--max-tokens-limit", type=_positive_int, default=128, metavar="N", help="largest max_tokens (default: 128)"
+        "--max-tokens-limit", type=positive_int, default=128, metavar="N", help="largest max_tokens (default: 128)"
     )
-    serve.add_argument("--max-n", type=_positive_int, default=8, metavar="N", help="largest n (default: 8)")
+    serve.add_argument("--max-n", type=positive_int, default=8, metavar="N", help="largest n (default: 8)")
     serve.add_argument("--address", metavar="ADDR", help="Ray cluster address (default: start a local Ray)")
     serve.add_argument(
-        "--metrics-port", type=_port, default=8080, metavar="PORT",
+        "--metrics-port", type=port, default=8080, metavar="PORT",
         help="Prometheus metrics port of a local Ray (default: 8080)",
     )
     serve.add_argument("--access-log", action="store_true", help="log every request (Serve's access log)")
@@ -95,25 +94,8 @@ def add_commands(commands: Any) -> None:
     chat.add_argument("--api-key-file", metavar="FILE", help="file holding the API key (default: $LMRL_API_KEY)")
     chat.add_argument("--model", metavar="NAME", help="model id (default: the server's)")
     chat.add_argument("--temperature", type=float, metavar="T", help="0 for greedy (default: the policy's)")
-    chat.add_argument("--max-tokens", type=_positive_int, metavar="N", help="token limit of a reply")
+    chat.add_argument("--max-tokens", type=positive_int, metavar="N", help="token limit of a reply")
     chat.set_defaults(func=_cmd_chat)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = _positive_int(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"must be a port number (1-65535), got {value}")
-    return value
 
 
 def serve_config_from_args(args: argparse.Namespace, policy_dir: Path, key: str | None) -> Any:
