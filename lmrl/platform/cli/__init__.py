@@ -1,6 +1,6 @@
 """The ``lmrl`` command line, one module per command group.
 
-:mod:`~lmrl.platform.cli.main` builds the parser and turns errors into exit
+:mod:`~lmrl.platform.cli.app` builds the parser and turns errors into exit
 codes; :mod:`~lmrl.platform.cli.output` and :mod:`~lmrl.platform.cli.args`
 hold what the command modules share. ``python -m lmrl.platform.cli`` is the
 same as ``lmrl``.
@@ -10,6 +10,6 @@ Example:
     >>> main(["config"])  # doctest: +SKIP
 """
 
-from lmrl.platform.cli.main import build_parser, main
+from lmrl.platform.cli.app import build_parser, main
 
 __all__ = ["build_parser", "main"]

@@ -2,6 +2,6 @@
 
 import sys
 
-from lmrl.platform.cli.main import main
+from lmrl.platform.cli.app import main
 
 sys.exit(main())
