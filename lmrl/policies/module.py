@@ -153,13 +153,18 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
         # Pretrained LMs' last hidden states are far from unit scale: a value head reading them
         # raw starts with values in the tens and vf_loss pinned at its clip.
         self.value_norm = nn.LayerNorm(hidden, elementwise_affine=False) if cfg.get("value_norm") else nn.Identity()
-        with torch.random.fork_rng():
-            torch.manual_seed(int(cfg.get("init_seed", 0)))
-            width = int(cfg.get("value_head_hidden", 0))
-            if width:
-                self.value_head = nn.Sequential(nn.Linear(hidden, width), nn.Tanh(), nn.Linear(width, 1))
-            else:
-                self.value_head = nn.Linear(hidden, 1)
+        # The env runners' modules (inference_only) act and nothing else: values are computed on
+        # the learner (GAE / V-trace run in its connectors), so runners hold no value head, no
+        # reference copy and no target network -- the LM's weights (and the adapter) only.
+        self.value_head: nn.Module | None = None
+        if not self.inference_only:
+            with torch.random.fork_rng():
+                torch.manual_seed(int(cfg.get("init_seed", 0)))
+                width = int(cfg.get("value_head_hidden", 0))
+                if width:
+                    self.value_head = nn.Sequential(nn.Linear(hidden, width), nn.Tanh(), nn.Linear(width, 1))
+                else:
+                    self.value_head = nn.Linear(hidden, 1)
         # Kept out of the registered submodules: not trained, not checkpointed, not synced.
         self._ref: list[nn.Module] = []
         if cfg.get("kl_ref") and not self.inference_only and not self.lora:
@@ -308,7 +313,7 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
         return [(self.lm, self._target_lm)]
 
     def get_non_inference_attributes(self) -> list[str]:
-        return ["_target_lm"]
+        return ["_target_lm", "value_head"]
 
     def forward_target(self, batch: dict[str, Any]) -> dict[str, Any]:
         obs = batch[Columns.OBS]
@@ -332,4 +337,6 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
             obs = batch[Columns.OBS]
             with self._amp():
                 embeddings = lm_ops.prompt_features(self.lm, obs["prompt_ids"], obs["prompt_mask"]).float()
+        if self.value_head is None:
+            raise RuntimeError("an inference-only module (an env runner's) has no value head; values come from the learner")
         return self.value_head(self.value_norm(embeddings)).squeeze(-1)

@@ -313,3 +313,23 @@ def test_token_level_ratio_loss_is_the_token_mean_of_the_advantage_before_an_upd
     torch.testing.assert_close(loss, expected, rtol=1e-4, atol=1e-5)
     stats = result["learners"]["default_policy"]
     assert 0.0 <= float(stats["clipped_token_share"]) <= 1.0 and np.isfinite(float(stats["policy_loss"]))
+
+
+def test_env_runners_hold_inference_weights_only(ray_session, tiny_model_dir, tmp_path):
+    """The runner's module acts: no value head, no KL reference copy; the learner's has both."""
+    cfg = tiny_run_config(tiny_model_dir, str(tmp_path), algorithm={"kl_ref_coeff": 0.1})
+    algo = build_algorithm_config(cfg, tiny_model_dir).build_algo()
+    try:
+        runner = algo.env_runner.module
+        learner = _learner_module(algo)
+        assert runner.inference_only and runner.value_head is None and not runner._ref
+        assert learner.value_head is not None and learner._ref
+        synced = learner.get_state(inference_only=True)
+        assert not [k for k in synced if k.startswith("value_head")]
+        assert set(synced) == set(runner.get_state())
+        algo.train()  # samples with the runner, learns, syncs back
+        after = runner.get_state()
+        new = learner.get_state(inference_only=True)
+        assert all(np.array_equal(after[k], new[k]) for k in new)
+    finally:
+        algo.stop()
