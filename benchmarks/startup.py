@@ -58,7 +58,7 @@ def child(side: str, model_dir: str, work: str) -> dict[str, float]:
         from lmrl.runtime import init_ray
 
         init_ray(num_cpus=2, log_to_driver=False, preload=RL_MODULES)
-    from lmrl.pipelines.algos import build_algorithm_config
+    from lmrl.pipelines.rllib_builder import build_algorithm_config
 
     t_ray = time.perf_counter()
     _quiet_rllib()

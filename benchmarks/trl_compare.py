@@ -9,7 +9,7 @@ randomly initialised tiny GPT-2 (built offline, the ``tiny`` preset), use
 the same learning rate and torch threads, and get the same wall-clock
 budget.
 
-* lmrl: :func:`lmrl.pipelines.algos.build_algorithm_config` (what ``lmrl
+* lmrl: :func:`lmrl.pipelines.rllib_builder.build_algorithm_config` (what ``lmrl
   train`` builds; generate mode), iterations of ``algo.train()``; reward =
   RLlib's ``episode_return_mean`` (last 100 episodes). Three runs: GRPO
   advantages with one importance ratio per token
@@ -183,7 +183,7 @@ def lmrl_side(
     t0 = time.perf_counter()
     cfg = lmrl_config(model_dir, work / f"lmrl-{estimator}", seed, estimator, level)
     init_ray(num_cpus=2, log_to_driver=False, preload=RL_MODULES)  # a no-op on a running Ray
-    from lmrl.pipelines.algos import build_algorithm_config
+    from lmrl.pipelines.rllib_builder import build_algorithm_config
 
     _quiet_rllib()
     algo = build_algorithm_config(cfg, model_dir).build_algo()

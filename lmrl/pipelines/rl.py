@@ -54,7 +54,7 @@ CURVE_KEYS = ("episode_return_mean", "success_rate")
 #: compiler stack, which RLlib's seeding pulls in (``torch.use_deterministic_algorithms``).
 #: About 2.5 s of imports on a 2-core machine; :func:`lmrl.runtime.init_ray` overlaps them
 #: with Ray's start.
-RL_MODULES: tuple[str, ...] = ("lmrl.pipelines.algos", "torch._dynamo")
+RL_MODULES: tuple[str, ...] = ("lmrl.pipelines.rllib_builder", "torch._dynamo")
 
 
 def prepare_model(cfg: RunConfig, run_dir: Path) -> str:
@@ -219,7 +219,7 @@ def train(cfg: RunConfig, resume: str | None = None, run_dir: str | Path | None 
     model_path = prepare_model(cfg, run)
     # A no-op when the CLI started Ray; else it starts (or joins) one, importing RLlib meanwhile.
     init_ray(cfg.resources.address, cfg.resources.num_cpus, log_to_driver=False, preload=RL_MODULES)
-    from lmrl.pipelines.algos import build_algorithm_config
+    from lmrl.pipelines.rllib_builder import build_algorithm_config
 
     _quiet_rllib()
     algo = build_algorithm_config(cfg, model_path).build_algo()

@@ -18,10 +18,10 @@ from ray.rllib.core.columns import Columns
 
 import lmrl.envs
 from lmrl.envs.adapter import AdapterConfig, TextCodec, TokenizedEnv
-from lmrl.pipelines.algos import build_algorithm_config
 from lmrl.pipelines.config import RunConfig
 from lmrl.pipelines.evaluate import run_policy_episodes, zero_shot_config, zero_shot_policy
 from lmrl.pipelines.policy_setup import adapter_config, resolve_auto
+from lmrl.pipelines.rllib_builder import build_algorithm_config
 from lmrl.policies.chat import ChatTemplate
 from lmrl.policies.lm import load_lm
 

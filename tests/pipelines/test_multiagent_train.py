@@ -9,9 +9,9 @@ import pytest
 from conftest import tiny_run_config
 
 from lmrl.errors import ConfigError
-from lmrl.pipelines.algos import build_algorithm_config
 from lmrl.pipelines.multiagent import RLlibTextMultiAgentEnv, resolve_mapping
 from lmrl.pipelines.rl import train
+from lmrl.pipelines.rllib_builder import build_algorithm_config
 
 
 def test_self_play_shared_policy_trains_and_exports(ray_session, tiny_model_dir, tmp_path):

@@ -134,7 +134,7 @@ def test_reward_model_ranks_held_out_pairs_above_chance(sft_run, tmp_path):
 
     # the reward model as the env's reward (RLHF)
     import lmrl.envs
-    from lmrl.pipelines.algos import RLlibTextEnv, env_config
+    from lmrl.pipelines.rllib_builder import RLlibTextEnv, env_config
     from lmrl.pipelines.train.reward_wrapper import RewardModelWrapper
 
     env = RewardModelWrapper(lmrl.envs.make(MAZE), model=str(run / "model"))
