@@ -50,6 +50,8 @@ from lmrl.policies.sampler import RowSampling, sample
 #: Column with the reference model's log-prob of the taken action (KL-to-reference).
 REF_LOGP = "ref_action_logp"
 NEG = lm_ops.NEG
+#: Rows per value pass when the learner's connectors estimate values for a whole train batch.
+VALUE_CHUNK = 16
 
 
 class SampledTokenLogps:
@@ -329,14 +331,28 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
         return {TARGET_NETWORK_ACTION_DIST_INPUTS: logits}
 
     def compute_values(self, batch: dict[str, Any], embeddings: Any | None = None) -> torch.Tensor:
-        """Value estimates (B,), from the train pass's features when given (0 without a critic)."""
+        """Value estimates (B,), from the train pass's features when given (0 without a critic).
+
+        The loss passes ``embeddings`` (the train pass's prompt features) and its
+        gradient flows into the value head. Without them this is an estimate for
+        the learner connectors' GAE over the whole train batch: it runs without
+        autograd, :data:`VALUE_CHUNK` rows at a time. (With autograd on, RLlib's
+        GAE connector kept every layer's activations for the batch: 18 GiB for
+        40 SmolLM2 prompts of 384 tokens.)
+        """
         if not self.critic:
             ids = batch[Columns.OBS]["prompt_ids"]
             return torch.zeros(ids.shape[0], device=ids.device)
         if embeddings is None:
             obs = batch[Columns.OBS]
-            with self._amp():
-                embeddings = lm_ops.prompt_features(self.lm, obs["prompt_ids"], obs["prompt_mask"]).float()
+            ids, mask = obs["prompt_ids"], obs["prompt_mask"]
+            with torch.no_grad(), self._amp():
+                embeddings = torch.cat(
+                    [
+                        lm_ops.prompt_features(self.lm, ids[i : i + VALUE_CHUNK], mask[i : i + VALUE_CHUNK]).float()
+                        for i in range(0, len(ids), VALUE_CHUNK)
+                    ]
+                )
         if self.value_head is None:
             raise RuntimeError("an inference-only module (an env runner's) has no value head; values come from the learner")
         return self.value_head(self.value_norm(embeddings)).squeeze(-1)
