@@ -804,7 +804,9 @@ def _fits(bundle: dict[str, float], node: dict[str, Any]) -> bool:
 
 def _format(resources: dict[str, Any]) -> str:
     shown = {k: float(v) for k, v in resources.items() if v and not k.startswith("node:")}
-    return ", ".join(f"{v:g} {k}" for k, v in shown.items()) or "nothing"
+    # CPU, then GPU, then the rest by name: Ray's own dicts come in either order.
+    order = sorted(shown, key=lambda k: ({"CPU": 0, "GPU": 1}.get(k, 2), k))
+    return ", ".join(f"{shown[k]:g} {k}" for k in order) or "nothing"
 
 
 def _describe(capacity: dict[str, float], n_nodes: int) -> str:
