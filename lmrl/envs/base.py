@@ -83,9 +83,10 @@ class TextEnv(gym.Env[dict, str]):
         self._last_text = ""
         self._last_actions: tuple[str, ...] = ()
         self._last_info: dict[str, Any] = {"success": False}
-        self._ended: tuple[bool, bool] | None = (
-            None  # (terminated, truncated) once the episode is over
-        )
+        # (terminated, truncated) once the episode is over
+        self._ended: tuple[bool, bool] | None = None
+        #: Steps taken in the current episode (0 right after ``reset``).
+        self.steps_taken = 0
 
     # --- what subclasses implement ------------------------------------------------
     def _reset(self, options: dict[str, Any] | None) -> tuple[str, tuple[str, ...], dict[str, Any]]:
@@ -122,6 +123,7 @@ class TextEnv(gym.Env[dict, str]):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         self._ended = None
+        self.steps_taken = 0
         text, actions, info = self._reset(options)
         return self._obs(text, actions, info)
 
@@ -135,6 +137,7 @@ class TextEnv(gym.Env[dict, str]):
             terminated, truncated = self._ended
             obs = {"text": self._last_text, "actions": self._last_actions}
             return obs, 0.0, terminated, truncated, dict(self._last_info)
+        self.steps_taken += 1
         text, actions, reward, terminated, truncated, info = self._step(clean_action(action))
         obs, info = self._obs(text, actions, info)
         if terminated or truncated:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lmrl.envs.adapter import AdapterConfig, TextCodec
+from lmrl.envs.adapter import AdapterConfig, TextCodec, user_turn
 from lmrl.errors import PolicyError
 from lmrl.policies import lm_ops
 from lmrl.policies.lm import load_lm
@@ -179,7 +179,18 @@ class PolicyAgent:
         self.policy = policy
         self.greedy = greedy
         self.generator = torch.Generator().manual_seed(seed)
+        # Multi-turn chat: each env's (user turn, action) pairs so far this episode.
+        self._history: dict[int, list[tuple[str, str]]] = {}
 
     def act(self, obs: dict[str, Any], info: dict[str, Any], env: Any) -> str:
-        """One action for one observation."""
-        return self.policy.act([obs], greedy=self.greedy, generator=self.generator)[0]
+        """One action for one observation (with the episode's earlier turns for a multi-turn policy)."""
+        if not self.policy.codec.multi_turn:
+            return self.policy.act([obs], greedy=self.greedy, generator=self.generator)[0]
+        if getattr(env.unwrapped, "steps_taken", 0) == 0:  # a new episode
+            self._history[id(env)] = []
+        history = self._history.setdefault(id(env), [])
+        user = user_turn(obs, info)
+        shown = {**obs, "text": user, "history": tuple(history)}
+        action = self.policy.act([shown], greedy=self.greedy, generator=self.generator)[0]
+        history.append((user, action))
+        return action

@@ -18,12 +18,14 @@ from ray.rllib.core.columns import Columns
 
 import lmrl.envs
 from lmrl.envs.adapter import AdapterConfig, TextCodec, TokenizedEnv
+from lmrl.envs.rollout import run_episodes
 from lmrl.pipelines.config import RunConfig
 from lmrl.pipelines.evaluate import run_policy_episodes, zero_shot_config, zero_shot_policy
 from lmrl.pipelines.policy_setup import adapter_config, resolve_auto
 from lmrl.pipelines.rllib_builder import build_algorithm_config
 from lmrl.policies.chat import ChatTemplate
 from lmrl.policies.lm import load_lm
+from lmrl.policies.text_policy import PolicyAgent, TextPolicy
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|pad|>{{ m['role'] }}\n{{ m['content'] }}<|endoftext|>\n{% endfor %}"
@@ -187,8 +189,22 @@ def test_zero_shot_evaluation_runs_multi_turn_episodes(chat_model_dir):
     )
     policy = zero_shot_policy(cfg)
     assert policy.codec.multi_turn
-    report = run_policy_episodes(policy, "lmrl/CustomerSupport-v0", n=3, seed=0, greedy=False)
-    assert report.n == 3 and min(report.lengths) >= 1
+    seen: list[dict] = []
+
+    class Recording(TextPolicy):  # the real policy, noting what it is asked to act on
+        def act(self, observations, *args, **kwargs):
+            seen.extend(observations)
+            return super().act(observations, *args, **kwargs)
+
+    recording = Recording(policy.lm, policy.tokenizer, policy.adapter, policy.temperature, policy.meta)
+    report = run_policy_episodes(recording, "lmrl/CustomerSupport-v0", n=1, seed=0, greedy=True)
+    assert report.n == 1 and report.lengths[0] >= 2
+    batched, seen[:] = list(seen), []
+    # Each step shows the episode's earlier turns; the one-env agent (`lmrl envs rollout
+    # --policy`) shows exactly the same.
+    assert [len(o["history"]) for o in batched] == list(range(report.lengths[0]))
+    run_episodes("lmrl/CustomerSupport-v0", PolicyAgent(recording), n=1, seed=0)
+    assert seen == batched
 
 
 def test_the_learner_trains_on_the_ids_the_env_runner_sampled(
