@@ -47,11 +47,7 @@ def is_pretrained(cfg: RunConfig) -> bool:
 
 
 def env_doc(env_id: str) -> str:
-    """The env's documentation (single- or multi-agent)."""
-    from lmrl.envs.multiagent import is_multiagent, multiagent_env_info
-
-    if is_multiagent(env_id):
-        return multiagent_env_info(env_id).get("doc", "")
+    """The env's documentation (any kind: the one catalog knows them all)."""
     import lmrl.envs
 
     return lmrl.envs.env_info(env_id).get("doc", "")
