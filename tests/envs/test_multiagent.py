@@ -25,8 +25,6 @@ from lmrl.envs.checks import check_env_id
 from lmrl.envs.multiagent import (
     ExpertMultiAgent,
     RandomMultiAgent,
-    is_multiagent,
-    list_multiagent_envs,
     make_aec,
     make_parallel,
     multiagent_corpus,
@@ -45,9 +43,7 @@ def test_ids_and_apis():
     assert MA_IDS == ["lmrl/Negotiation-v0", "lmrl/Referential-v0", "lmrl/TicTacToe-v0"]
     assert AEC_IDS == ["lmrl/Negotiation-v0", "lmrl/TicTacToe-v0"]
     assert PARALLEL_IDS == ["lmrl/Referential-v0"]
-    assert list_multiagent_envs() == list_envs(kinds=("aec", "parallel"))
-    assert is_multiagent("lmrl/TicTacToe-v0") and is_multiagent("lmrl/Referential-v0")
-    assert not is_multiagent("lmrl/Maze-v0") and not is_multiagent("lmrl/Nothing-v0")
+    assert "lmrl/Maze-v0" not in MA_IDS and env_kind("lmrl/Maze-v0") == "single"
 
 
 @pytest.mark.parametrize("env_id", AEC_IDS)

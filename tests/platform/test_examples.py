@@ -19,10 +19,8 @@ def test_there_are_examples():
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_loads(path):
-    from lmrl.envs.multiagent import list_multiagent_envs
-
     cfg = load_config(str(path))
-    assert cfg.env.id in lmrl.envs.list_envs() + list_multiagent_envs()
+    assert cfg.env.id in lmrl.envs.list_envs(kinds=lmrl.envs.ENV_KINDS)
 
 
 def test_maze_example_is_the_quickstart_config():

@@ -208,11 +208,7 @@ def test_every_file_the_docs_point_to_exists():
 def _registered_env_ids() -> set[str]:
     import lmrl.envs
 
-    try:  # multi-agent envs in their own catalog
-        from lmrl.envs.multiagent import list_multiagent_envs
-    except ImportError:  # one catalog for every kind
-        return set(lmrl.envs.list_envs(kinds=lmrl.envs.ENV_KINDS))
-    return set(lmrl.envs.list_envs()) | set(list_multiagent_envs())
+    return set(lmrl.envs.list_envs(kinds=lmrl.envs.ENV_KINDS))
 
 
 def test_every_documented_env_id_is_registered_and_every_builtin_is_documented():

@@ -60,22 +60,9 @@ from typing import Any
 
 from lmrl.envs import catalog
 from lmrl.envs.multiagent.agents import ExpertMultiAgent, RandomMultiAgent, multiagent_corpus
-from lmrl.errors import EnvError, UnknownEnvError
+from lmrl.errors import UnknownEnvError
 
 _MULTIAGENT_KINDS: tuple[catalog.EnvKind, ...] = ("aec", "parallel")
-
-
-def is_multiagent(env_id: str) -> bool:
-    """Whether ``env_id`` names a registered multi-agent env (``False`` for an unknown id)."""
-    try:
-        return catalog.env_kind(env_id) in _MULTIAGENT_KINDS
-    except EnvError:
-        return False
-
-
-def list_multiagent_envs() -> list[str]:
-    """The sorted multi-agent env ids (``lmrl.envs.list_envs(kinds=("aec", "parallel"))``)."""
-    return catalog.list_envs(kinds=_MULTIAGENT_KINDS)
 
 
 def multiagent_env_info(env_id: str) -> dict[str, Any]:
@@ -93,7 +80,7 @@ def _multiagent_kind(env_id: str) -> catalog.EnvKind:
     if kind not in _MULTIAGENT_KINDS:
         raise UnknownEnvError(
             f"`{env_id}` is a single-agent env; make it with lmrl.envs.make. "
-            f"Multi-agent ids: {', '.join(list_multiagent_envs())}."
+            f"Multi-agent ids: {', '.join(catalog.list_envs(kinds=_MULTIAGENT_KINDS))}."
         )
     return kind
 
@@ -139,8 +126,6 @@ def make_parallel(env_id: str, **kwargs: Any) -> Any:
 __all__ = [
     "ExpertMultiAgent",
     "RandomMultiAgent",
-    "is_multiagent",
-    "list_multiagent_envs",
     "make_aec",
     "make_parallel",
     "multiagent_corpus",

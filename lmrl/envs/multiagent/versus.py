@@ -50,7 +50,7 @@ class VersusEnv(TextEnv):
     ```python
     VersusEnv(env_id="lmrl/TicTacToe-v0", seat=None, opponent="random", env_kwargs=None)
     ```
-    * ``env_id``: a multi-agent id (``lmrl.envs.multiagent.list_multiagent_envs()``).
+    * ``env_id``: a multi-agent id (``lmrl.envs.list_envs(kinds=("aec", "parallel"))``).
     * ``seat``: the learner's agent id (default: the first agent).
     * ``opponent``: ``"random"`` or ``"expert"``.
     * ``env_kwargs``: constructor arguments of the wrapped env.

@@ -92,9 +92,9 @@ def collect(
         ``path``, ``episodes``, ``rows``, ``success_rate``, ``mean_return`` (multi-agent: over
         the written seats).
     """
-    from lmrl.envs.multiagent import is_multiagent
+    from lmrl.envs.catalog import env_kind
 
-    if is_multiagent(env_id):
+    if env_kind(env_id) != "single":
         rows, successes, returns = _play_multiagent(env_id, policy, opponent, n, seed, env_kwargs, greedy, progress)
     elif opponent is not None:
         raise RunError(f"--opponent applies to multi-agent envs only, and `{env_id}` has one agent; drop --opponent")

@@ -390,15 +390,16 @@ def _meta(cfg, prepared: Prepared) -> dict[str, Any]:
         action_mode = "choose"
         if len(prepared.env_ids) == 1:
             from lmrl.envs.catalog import env_info
-            from lmrl.envs.multiagent import is_multiagent
             from lmrl.errors import UnknownEnvError
 
             meta["env_id"] = prepared.env_ids[0]
-            if not is_multiagent(meta["env_id"]):  # multi-agent envs act in choose mode
-                try:
-                    action_mode = env_info(prepared.env_ids[0]).get("default_action_mode") or "choose"
-                except UnknownEnvError:
-                    meta.pop("env_id")
+            try:
+                info = env_info(meta["env_id"])
+            except UnknownEnvError:
+                meta.pop("env_id")
+            else:
+                if info["kind"] not in ("aec", "parallel"):  # multi-agent envs act in choose mode
+                    action_mode = info.get("default_action_mode") or "choose"
         # Room for every action the data offered (TicTacToe: 9), so the policy can pick any of them.
         adapter = AdapterConfig(
             action_mode=action_mode, max_candidates=max(AdapterConfig.max_candidates, prepared.max_admissible)

@@ -79,11 +79,9 @@ def add_commands(commands: Any) -> None:
 
 def _cmd_collect(args: argparse.Namespace) -> int:
     from lmrl.envs import catalog
-    from lmrl.envs.multiagent import is_multiagent
     from lmrl.pipelines.train.collect import collect
 
-    if not is_multiagent(args.env_id):
-        catalog.env_info(args.env_id)  # an unknown id fails before anything runs
+    catalog.env_info(args.env_id)  # an unknown id fails before anything runs
     result = collect(
         args.env_id, args.policy, args.n, args.out, seed=args.seed, greedy=not args.sample,
         progress=sys.stderr.isatty(), opponent=args.opponent,
