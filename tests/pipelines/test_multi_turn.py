@@ -8,13 +8,12 @@ RLlib env runner and the learner's connectors.
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 import torch
 from conftest import tiny_run_config
 from ray.rllib.core.columns import Columns
+from rllib_helpers import sample_learner_batch
 
 import lmrl.envs
 from lmrl.envs.adapter import AdapterConfig, TextCodec, TokenizedEnv
@@ -218,11 +217,7 @@ def test_the_learner_trains_on_the_ids_the_env_runner_sampled(
     assert cfg.policy.multi_turn and cfg.policy.lora.enabled
     algo = build_algorithm_config(cfg, chat_model_dir).build_algo()
     try:
-        learner = algo.learner_group._learner
-        episodes = algo.env_runner.sample(num_timesteps=48, random_actions=False)
-        batch = learner._learner_connector(
-            rl_module=learner.module, batch={}, episodes=copy.deepcopy(episodes), shared_data={}
-        )["default_policy"]
+        episodes, batch = sample_learner_batch(algo, num_timesteps=48)
     finally:
         algo.stop()
     codec = TextCodec(load_lm(chat_model_dir)[1], adapter_config(cfg))

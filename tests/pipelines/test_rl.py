@@ -9,6 +9,7 @@ import pytest
 import torch
 from conftest import tiny_run_config
 from ray.rllib.core.columns import Columns
+from rllib_helpers import sample_learner_batch
 
 import lmrl.envs
 from lmrl.pipelines.rl import train
@@ -197,13 +198,7 @@ def test_learner_drops_the_loss_masked_bootstrap_rows(ray_session, tiny_model_di
 def _sample_then_train(algo):
     """Episodes sampled by the runner, the learner batch its connectors make of them, and the
     learner's weights before and after one ``algo.train()`` (with its result)."""
-    import copy
-
-    learner = algo.learner_group._learner
-    episodes = algo.env_runner.sample(num_timesteps=64, random_actions=False)
-    batch = learner._learner_connector(
-        rl_module=learner.module, batch={}, episodes=copy.deepcopy(episodes), shared_data={}
-    )["default_policy"]
+    episodes, batch = sample_learner_batch(algo, num_timesteps=64)
     before = {k: np.array(v) for k, v in algo.learner_group.get_weights()["default_policy"].items()}
     result = algo.train()
     after = algo.learner_group.get_weights()["default_policy"]
@@ -278,8 +273,6 @@ def test_token_level_ratio_loss_is_the_token_mean_of_the_advantage_before_an_upd
     ray_session, tiny_model_dir, tmp_path
 ):
     """``importance_sampling_level: token``: each token up to EOS is one term of the surrogate."""
-    import copy
-
     from lmrl.policies import lm_ops
 
     cfg = tiny_run_config(
@@ -291,10 +284,7 @@ def test_token_level_ratio_loss_is_the_token_mean_of_the_advantage_before_an_upd
     algo = build_algorithm_config(cfg, tiny_model_dir).build_algo()
     try:
         learner = algo.learner_group._learner
-        episodes = algo.env_runner.sample(num_timesteps=64, random_actions=False)
-        batch = learner._learner_connector(
-            rl_module=learner.module, batch={}, episodes=copy.deepcopy(episodes), shared_data={}
-        )["default_policy"]
+        _, batch = sample_learner_batch(algo, num_timesteps=64)
         module = learner.module["default_policy"].unwrapped()
         with torch.no_grad():
             loss = learner.compute_loss_for_module(
