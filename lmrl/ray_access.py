@@ -6,7 +6,8 @@ GCS, the dashboard and the Jobs API. lmrl finds the token the way Ray does
 ``~/.ray/auth_token``) and hands it on without touching this process's
 environment: as an ``Authorization`` header for HTTP clients
 (:func:`auth_headers`), or as the variables a Ray process needs
-(:func:`ray_auth_env`) for a subprocess's environment or a ``ray.init``.
+(:func:`ray_auth_env`), which :func:`lmrl.runtime.init_ray` sets in its own
+environment before it joins a cluster.
 
 Example:
     >>> env = {"RAY_AUTH_TOKEN": "s3cret"}
@@ -108,7 +109,9 @@ def ray_auth_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     Ray reads its auth mode only from the environment, and when it connects to
     a cluster by address it never switches token mode on by itself. This
     switches it on when a token is available and the user chose no mode; an
-    explicit ``RAY_AUTH_MODE`` is always kept.
+    explicit ``RAY_AUTH_MODE`` is always kept. In a process that has imported
+    Ray, the variable must stay set and Ray's config be re-read
+    (:func:`lmrl.runtime.init_ray` does both).
 
     Args:
         environ: The environment the Ray process would otherwise get (default: this process's).

@@ -7,8 +7,9 @@ streamed, so failures stay visible); ``init_ray("auto")`` or
 ``init_ray("host:6379")`` joins a running cluster started with
 ``ray start --head``. Ray 2.60 clusters enforce token auth: when the caller
 has not chosen an auth mode and a token is available (``RAY_AUTH_TOKEN``,
-``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``), the connection is made in
-token mode (:func:`lmrl.ray_access.ray_auth_env`) so it is accepted.
+``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``), joining switches this
+process to token mode (``RAY_AUTH_MODE=token``, kept for the rest of the
+process, as Ray does for a local cluster) so the connection is accepted.
 
 Example:
     >>> from lmrl.runtime import init_ray, shutdown_ray
@@ -18,13 +19,12 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import logging
 import os
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from lmrl.errors import LmrlError
 from lmrl.ray_access import ray_auth_env, unreachable_reason
@@ -127,33 +127,35 @@ def _join(address: str, quiet: dict) -> None:
     """Connects to a running cluster (in token mode when a token is available)."""
     import ray
 
-    auth = ray_auth_env()
     _check_reachable(address)
+    _use_token_auth()
     try:
-        with _process_env(auth):
-            ray.init(address=address, ignore_reinit_error=True, **quiet)
+        ray.init(address=address, ignore_reinit_error=True, **quiet)
     except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError, ...
         detail = " ".join(str(exc).split())[:300] or type(exc).__name__
         raise LmrlError(f"cannot connect to Ray at {address!r}: {detail}; {_CONNECT_FIX}") from None
 
 
-@contextlib.contextmanager
-def _process_env(values: dict[str, str]) -> Iterator[None]:
-    """Sets ``values`` in ``os.environ`` for the block, then puts the variables back.
+def _use_token_auth() -> None:
+    """Puts this process in Ray's token mode when a token exists and no mode was chosen.
 
-    Ray reads its auth mode only from the environment, when ``ray.init``
-    connects; the connection keeps it, so nothing stays changed afterwards.
+    Ray 2.60 keeps its auth mode in its C++ config (``RayConfig``), which reads
+    ``RAY_AUTH_MODE`` from the environment when ``ray`` is imported and again
+    each time it is re-initialised, as the core worker does while ``ray.init``
+    connects. So the variable is set for the rest of the process (and its
+    children), and the config re-reads it now: what Ray itself does when
+    ``ray.init()`` starts a local cluster, or joins with ``address="auto"``
+    (``ray._private.authentication.authentication_token_setup._enable_token_auth``).
+    For an explicit address Ray never does it, so a join by address without
+    this is refused (``InvalidAuthToken``). A mode the user set is kept.
     """
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    auth = ray_auth_env()
+    if not auth:
+        return
+    os.environ.update(auth)
+    from ray._raylet import Config  # private, but the call Ray makes for the same purpose
+
+    Config.initialize("")
 
 
 def shutdown_ray() -> None:
