@@ -214,7 +214,7 @@ def train(cfg: RunConfig, resume: str | None = None, run_dir: str | Path | None 
         run = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
         check_free(run, STATE_FILE, "lmrl train")
         run.mkdir(parents=True, exist_ok=True)
-    (run / CONFIG_FILE).write_text(config_to_yaml(cfg))
+    (run / CONFIG_FILE).write_text(config_to_yaml(cfg), encoding="utf-8")
 
     model_path = prepare_model(cfg, run)
     # A no-op when the CLI started Ray; else it starts (or joins) one, importing RLlib meanwhile.

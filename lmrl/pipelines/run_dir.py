@@ -96,7 +96,10 @@ def read_state(run: Path, state_file: str, written_by: str) -> dict[str, Any]:
 
 
 def config_to_yaml(cfg: BaseModel, order: Sequence[str] = ()) -> str:
-    """The config as YAML that loads back to an equal config.
+    """The config as YAML that loads back to an equal config: every config lmrl writes.
+
+    A run directory's ``config.yaml``, and ``lmrl config`` (:func:`lmrl.platform.config.dump_config`,
+    which adds a header line). Text is written as it is, not escaped, so write it as UTF-8.
 
     Args:
         cfg: The validated config.
@@ -105,7 +108,9 @@ def config_to_yaml(cfg: BaseModel, order: Sequence[str] = ()) -> str:
     raw = cfg.model_dump(mode="json", by_alias=True)  # aliases such as ``lambda``, so it loads back
     first = {k: raw[k] for k in order if k in raw}
     return yaml.safe_dump(
-        {**first, **{k: v for k, v in raw.items() if k not in first}}, sort_keys=False
+        {**first, **{k: v for k, v in raw.items() if k not in first}},
+        sort_keys=False,
+        allow_unicode=True,
     )
 
 

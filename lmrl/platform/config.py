@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from lmrl.errors import ConfigError, did_you_mean
 from lmrl.pipelines.config import RunConfig
+from lmrl.pipelines.run_dir import config_to_yaml
 
 __all__ = [
     "apply_overrides",
@@ -205,9 +206,8 @@ def dump_config(cfg: RunConfig) -> str:
         >>> "lambda: 0.95" in dump_config(RunConfig())
         True
     """
-    data = cfg.model_dump(mode="json", by_alias=True)
-    body = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
-    return "# lmrl run config: `lmrl train config.yaml [--set key=value ...]`\n" + body
+    header = "# lmrl run config: `lmrl train config.yaml [--set key=value ...]`\n"
+    return header + config_to_yaml(cfg)
 
 
 def save_config(cfg: RunConfig, path: str | Path) -> Path:

@@ -9,6 +9,7 @@ import pytest
 
 from lmrl.errors import ConfigError
 from lmrl.pipelines.config import RunConfig
+from lmrl.pipelines.run_dir import config_to_yaml
 from lmrl.platform.config import (
     apply_overrides,
     dump_config,
@@ -143,6 +144,16 @@ def test_dump_load_round_trip(tmp_path):
     assert load_config(write(tmp_path, text)) == cfg
     assert load_config(save_config(cfg, tmp_path / "run" / "config.yaml")) == cfg
     assert load_config(write(tmp_path, dump_config(RunConfig()))) == RunConfig()
+
+
+def test_lmrl_config_writes_what_a_run_directory_holds_under_a_header(tmp_path):
+    """One dumper: ``dump_config`` is ``config_to_yaml`` (a run's ``config.yaml``) plus a comment."""
+    cfg = load_config(None, ["env.kwargs={name: café}"])
+    text = dump_config(cfg)
+    header = "# lmrl run config: `lmrl train config.yaml [--set key=value ...]`\n"
+    assert text == header + config_to_yaml(cfg)
+    assert "name: café" in text  # text as it is, not escaped
+    assert load_config(save_config(cfg, tmp_path / "config.yaml")) == cfg
 
 
 def test_validate_config_from_a_dict():

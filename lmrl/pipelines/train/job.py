@@ -323,7 +323,7 @@ def run_job(
             model_source = prepared.model_source
         spec = D.Spec(**{**asdict(spec), "tokenizer_dir": str((run / "tokenizer").resolve())})
         meta_extra = _meta(cfg, prepared)
-        (run / CONFIG_FILE).write_text(config_to_yaml(cfg, _ORDER))
+        (run / CONFIG_FILE).write_text(config_to_yaml(cfg, _ORDER), encoding="utf-8")
         write_json(run / DATA_FILE, {
             "spec": asdict(spec),
             "train_files": [[str(p.resolve()), f] for p, f in train_files],
