@@ -38,7 +38,7 @@ def main() -> None:
 
     from lmrl.pipelines.evaluate import evaluate
     from lmrl.pipelines.quickstart import quickstart_config, warm_start
-    from lmrl.pipelines.rl import train
+    from lmrl.pipelines.rl.loop import train
     from lmrl.pipelines.run_dir import read_rows
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

@@ -185,7 +185,7 @@ def tiny_model(work: str | Path, preset: str = "tiny", seed: int = 0) -> str:
     if (path / "config.json").is_file():
         return str(path)
     import lmrl.envs
-    from lmrl.pipelines.data import env_corpus
+    from lmrl.pipelines.corpus import env_corpus
     from lmrl.policies.lm import PRESETS, build_preset, train_tokenizer
 
     tokenizer = train_tokenizer(

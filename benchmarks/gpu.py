@@ -4,7 +4,7 @@ Three measures on one CUDA GPU, in minutes (``benchmarks/gpu.sh`` caps the
 whole run at 8 minutes), written to ``OUT/gpu.json``:
 
 * **Pretraining MFU in bf16.** The model trains on random token blocks the way
-  ``lmrl pretrain`` trains (:func:`lmrl.pipelines.train.loop._loss`, its AdamW
+  ``lmrl pretrain`` trains (:func:`lmrl.pipelines.lm_train.loop._loss`, its AdamW
   parameter groups, ``torch.autocast`` to bf16 over fp32 weights, gradient
   clipping). Model FLOPs per token ``6 N + 12 L T d`` (PaLM, appendix B) times
   the median tokens/s, over the best bf16 matmul FLOP/s measured on the same
@@ -202,7 +202,7 @@ def pretrain_mfu(lm, sizes: dict[str, Any], device: str, peak: float) -> dict[st
     """Tokens/s and MFU of bf16-autocast training steps, as ``lmrl pretrain`` runs them."""
     import torch
 
-    from lmrl.pipelines.train.loop import _loss, _param_groups
+    from lmrl.pipelines.lm_train.loop import _loss, _param_groups
 
     lm.train()
     opt = torch.optim.AdamW(_param_groups(lm, 0.01), lr=1e-4, betas=(0.9, 0.95))

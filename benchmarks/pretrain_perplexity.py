@@ -28,11 +28,11 @@ def main() -> None:
 
     import ray
 
+    from lmrl.pipelines.lm_train.collect import collect
+    from lmrl.pipelines.lm_train.config import PretrainConfig
+    from lmrl.pipelines.lm_train.job import run_job
+    from lmrl.pipelines.lm_train.loop import latest_rows
     from lmrl.pipelines.run_dir import read_rows
-    from lmrl.pipelines.train.collect import collect
-    from lmrl.pipelines.train.config import PretrainConfig
-    from lmrl.pipelines.train.job import run_job
-    from lmrl.pipelines.train.loop import latest_rows
 
     out = Path(args.out)
     files = []

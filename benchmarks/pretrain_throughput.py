@@ -1,13 +1,13 @@
 """Pretraining throughput: ``lmrl pretrain`` (Ray Train, 1 and 2 workers) against a bare PyTorch loop.
 
-The lmrl side is :func:`lmrl.pipelines.train.job.run_job`: env text
+The lmrl side is :func:`lmrl.pipelines.lm_train.job.run_job`: env text
 read and packed by Ray Data, DDP over gloo, ``train_loop_per_worker`` with
 its AdamW, schedule, clipping and per-step metrics. Its tokens/s is the
 median of the per-step figures in ``metrics.jsonl`` (steady state: no
 evaluation or checkpoint inside the timed steps).
 
 The baseline is a single process, no Ray: the same initial weights (the
-run's ``init/``), the same loss function (:func:`lmrl.pipelines.train.loop._loss`),
+run's ``init/``), the same loss function (:func:`lmrl.pipelines.lm_train.loop._loss`),
 optimiser groups, batch shape and torch threads, on in-memory token blocks.
 It runs before and after the Ray runs; their mean is the baseline.
 
@@ -73,7 +73,7 @@ def corpus(work: Path, rows: int) -> Path:
     path = work / "pretrain_corpus.txt"
     if not path.is_file() or len(path.read_text().splitlines()) < rows:
         import lmrl.envs
-        from lmrl.pipelines.data import env_corpus
+        from lmrl.pipelines.corpus import env_corpus
 
         texts = [
             t.replace("\n", " ")
@@ -89,10 +89,10 @@ def ray_train(
     work: Path, text: Path, size: dict, workers: int, threads: int, gpu: bool = False
 ) -> dict[str, Any]:
     """One ``pretrain`` run; its steady-state tokens/s and the run directory."""
+    from lmrl.pipelines.lm_train.config import PretrainConfig
+    from lmrl.pipelines.lm_train.job import run_job
+    from lmrl.pipelines.lm_train.loop import latest_rows
     from lmrl.pipelines.run_dir import read_rows
-    from lmrl.pipelines.train.config import PretrainConfig
-    from lmrl.pipelines.train.job import run_job
-    from lmrl.pipelines.train.loop import latest_rows
 
     name = f"ray-{workers}w{'-gpu' if gpu else ''}-{time.strftime('%H%M%S')}"
     cfg = PretrainConfig.model_validate({
@@ -126,7 +126,7 @@ def bare_loop(
     """The same model, loss, optimiser and batch shape in one process, no Ray, no DDP."""
     import torch
 
-    from lmrl.pipelines.train.loop import _loss, _param_groups, load_model
+    from lmrl.pipelines.lm_train.loop import _loss, _param_groups, load_model
 
     torch.set_num_threads(threads)
     model = load_model(init_dir, "causal_lm", 0).to(device)
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     started = common.setup(args)
     if args.materialize_data:
-        import lmrl.pipelines.train.job as job
+        import lmrl.pipelines.lm_train.job as job
 
         build = job._datasets
         job._datasets = lambda *a, **k: {n: d.materialize() for n, d in build(*a, **k).items()}

@@ -1,6 +1,6 @@
 """RL throughput: lmrl's PPO on RLlib against a bare single-process PPO loop on the same module.
 
-The lmrl side is what ``lmrl train`` runs (:func:`lmrl.pipelines.rllib_builder.build_algorithm_config`,
+The lmrl side is what ``lmrl train`` runs (:func:`lmrl.pipelines.rl.builder.build_algorithm_config`,
 the quickstart's settings: Maze in choose mode, sampling in the driver, 16 envs):
 env steps/s and learner samples/s per iteration, and each iteration's time
 split into sampling, learning and everything else (RLlib's own timers).
@@ -78,8 +78,8 @@ def lmrl_side(cfg, model_dir: str):
     """
     import ray
 
-    from lmrl.pipelines.rl import _quiet_rllib
-    from lmrl.pipelines.rllib_builder import build_algorithm_config
+    from lmrl.pipelines.rl.builder import build_algorithm_config
+    from lmrl.pipelines.rl.loop import _quiet_rllib
 
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -110,7 +110,7 @@ def bare_side(cfg, model_dir: str):
     import numpy as np
     import torch
 
-    from lmrl.pipelines.rllib_builder import RLlibTextEnv, env_config, module_spec
+    from lmrl.pipelines.rl.builder import RLlibTextEnv, env_config, module_spec
 
     torch.manual_seed(cfg.run.seed)
     a, n_envs = cfg.algorithm, cfg.resources.num_envs_per_env_runner

@@ -45,7 +45,7 @@ def child(side: str, model_dir: str, work: str) -> dict[str, float]:
     import trl_compare
 
     torch.set_num_threads(1)
-    from lmrl.pipelines.rl import _quiet_rllib
+    from lmrl.pipelines.rl.loop import _quiet_rllib
 
     t0 = time.perf_counter()
     cfg = trl_compare.lmrl_config(model_dir, Path(work))
@@ -54,11 +54,11 @@ def child(side: str, model_dir: str, work: str) -> dict[str, float]:
 
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     else:
-        from lmrl.pipelines.rl import RL_MODULES
+        from lmrl.pipelines.rl.loop import RL_MODULES
         from lmrl.runtime import init_ray
 
         init_ray(num_cpus=2, log_to_driver=False, preload=RL_MODULES)
-    from lmrl.pipelines.rllib_builder import build_algorithm_config
+    from lmrl.pipelines.rl.builder import build_algorithm_config
 
     t_ray = time.perf_counter()
     _quiet_rllib()

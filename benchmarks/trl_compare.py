@@ -9,7 +9,7 @@ randomly initialised tiny GPT-2 (built offline, the ``tiny`` preset), use
 the same learning rate and torch threads, and get the same wall-clock
 budget.
 
-* lmrl: :func:`lmrl.pipelines.rllib_builder.build_algorithm_config` (what ``lmrl
+* lmrl: :func:`lmrl.pipelines.rl.builder.build_algorithm_config` (what ``lmrl
   train`` builds; generate mode), iterations of ``algo.train()``; reward =
   RLlib's ``episode_return_mean`` (last 100 episodes). Three runs: GRPO
   advantages with one importance ratio per token
@@ -176,14 +176,14 @@ def lmrl_side(
     baseline) or ``gae`` (value head). The side starts Ray if it is not running (its set-up
     then includes Ray's start); on a running Ray it only connects.
     """
-    from lmrl.pipelines.rl import RL_MODULES, _quiet_rllib
+    from lmrl.pipelines.rl.loop import RL_MODULES, _quiet_rllib
     from lmrl.runtime import init_ray
 
     # Timed from here, like `lmrl train`: Ray's start, RLlib's import (overlapping it), the build.
     t0 = time.perf_counter()
     cfg = lmrl_config(model_dir, work / f"lmrl-{estimator}", seed, estimator, level)
     init_ray(num_cpus=2, log_to_driver=False, preload=RL_MODULES)  # a no-op on a running Ray
-    from lmrl.pipelines.rllib_builder import build_algorithm_config
+    from lmrl.pipelines.rl.builder import build_algorithm_config
 
     _quiet_rllib()
     algo = build_algorithm_config(cfg, model_dir).build_algo()

@@ -59,7 +59,7 @@ def init_ray(
             turn it off: Ray Train and Ray Data actors log every epoch, and a
             worker's failure reaches the driver as an error anyway.
         preload: Modules to import in a background thread while Ray starts (e.g.
-            :data:`lmrl.pipelines.rl.RL_MODULES`); the call returns once both are done. Starting
+            :data:`lmrl.pipelines.rl.loop.RL_MODULES`); the call returns once both are done. Starting
             a local Ray is mostly waiting for its processes, so the imports
             come almost free (``BENCHMARKS.md``, "Start-up").
         metrics_port: Port of a local Ray's Prometheus endpoint (default: chosen

@@ -26,7 +26,7 @@ def ray_session():
 def tiny_model_dir(tmp_path_factory):
     """A tiny GPT-2 + BPE tokenizer trained offline on text from our envs (HF format)."""
     import lmrl.envs
-    from lmrl.pipelines.data import env_corpus
+    from lmrl.pipelines.corpus import env_corpus
     from lmrl.policies.lm import build_preset, train_tokenizer
 
     path = tmp_path_factory.mktemp("tiny_model")

@@ -32,7 +32,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "sample: whole env runner": ("single_agent_env_runner.py", "sample"),
     "learn: forward_train": ("lmrl/policies/module.py", "_forward_train"),
     "learn: value pass (compute_values)": ("lmrl/policies/module.py", "compute_values"),
-    "learn: loss": ("lmrl/pipelines/learner.py", "compute_loss_for_module"),
+    "learn: loss": ("lmrl/pipelines/rl/learner.py", "compute_loss_for_module"),
     "learn: backward": ("torch/_tensor.py", "backward"),
     "learn: optimizer step": ("torch/optim/optimizer.py", "wrapper"),
     "learn: learner connectors": ("learner_connector_pipeline.py", "__call__"),
@@ -62,7 +62,7 @@ def _guard() -> None:
 def main() -> None:
     from lmrl.pipelines.config import RunConfig
     from lmrl.pipelines.policy_setup import resolve_auto
-    from lmrl.pipelines.rllib_builder import build_algorithm_config
+    from lmrl.pipelines.rl.builder import build_algorithm_config
     from lmrl.policies import models
 
     env_id, steps = sys.argv[1], int(sys.argv[2])

@@ -20,7 +20,7 @@ from lmrl.envs.agents import ExpertAgent, RandomAgent
 from lmrl.envs.rollout import RolloutReport, run_episodes
 from lmrl.errors import PolicyError
 from lmrl.pipelines.config import RunConfig
-from lmrl.pipelines.multiagent import MULTIAGENT_FILE
+from lmrl.pipelines.rl.multiagent import MULTIAGENT_FILE
 from lmrl.policies.text_policy import META_FILE, PolicyAgent, TextPolicy
 
 

@@ -1,6 +1,6 @@
 """What a run config implies for its policy: the adapter (prompts, shapes, scoring) and LoRA.
 
-Kept apart from :mod:`lmrl.pipelines.rllib_builder` (which imports RLlib) so that
+Kept apart from :mod:`lmrl.pipelines.rl.builder` (which imports RLlib) so that
 evaluation, export and zero-shot runs can resolve the same settings cheaply.
 ``auto`` settings resolve by model kind (:func:`is_pretrained`).
 """

@@ -83,9 +83,9 @@ def warm_start(out_dir: str | Path, cfg: RunConfig, settings: dict[str, Any] | N
         ``model_dir`` (an HF policy directory), ``demos``, ``sft_run``, ``demo_episodes``,
         ``sft_steps``, ``sft_eval`` (held-out loss on the demos' responses), ``seconds``.
     """
-    from lmrl.pipelines.train.collect import collect
-    from lmrl.pipelines.train.config import FinetuneConfig
-    from lmrl.pipelines.train.job import run_job
+    from lmrl.pipelines.lm_train.collect import collect
+    from lmrl.pipelines.lm_train.config import FinetuneConfig
+    from lmrl.pipelines.lm_train.job import run_job
 
     started = time.perf_counter()
     s = json.loads(json.dumps(settings or warm_start_settings(cfg)))
@@ -154,7 +154,7 @@ def train_with_warm_start(cfg: RunConfig) -> Path:
         The PPO run directory.
     """
     from lmrl.pipelines.evaluate import evaluate
-    from lmrl.pipelines.rl import default_run_dir, train
+    from lmrl.pipelines.rl.loop import default_run_dir, train
 
     run_dir = default_run_dir(cfg)
     info = warm_start(Path(f"{run_dir}-warm"), cfg)
@@ -186,7 +186,7 @@ def quickstart(
         ``wall_seconds``, ``run_dir`` and ``export_dir``.
     """
     from lmrl.pipelines.evaluate import evaluate
-    from lmrl.pipelines.rl import train
+    from lmrl.pipelines.rl.loop import train
 
     started = time.perf_counter()
     out_dir = Path(out or "runs/quickstart")

@@ -214,7 +214,7 @@ def test_env_tokenizer_keeps_states_aligned_and_prompts_short():
     (never merged with a switch name or the comma), so goal and state compare token by token,
     and the longest prompt fits the policy's 96 prompt tokens with room to spare."""
     from lmrl.envs.adapter import PROMPT_FORMAT
-    from lmrl.pipelines.data import env_corpus
+    from lmrl.pipelines.corpus import env_corpus
     from lmrl.policies.lm import train_tokenizer
 
     tok = train_tokenizer(

@@ -21,7 +21,7 @@ from lmrl.envs.rollout import run_episodes
 from lmrl.pipelines.config import RunConfig
 from lmrl.pipelines.evaluate import run_policy_episodes, zero_shot_config, zero_shot_policy
 from lmrl.pipelines.policy_setup import adapter_config, resolve_auto
-from lmrl.pipelines.rllib_builder import build_algorithm_config
+from lmrl.pipelines.rl.builder import build_algorithm_config
 from lmrl.policies.chat import ChatTemplate
 from lmrl.policies.lm import load_lm
 from lmrl.policies.text_policy import PolicyAgent, TextPolicy
@@ -37,7 +37,7 @@ def chat_model_dir(tmp_path_factory):
     """A tiny Llama (random weights) with a BPE tokenizer trained offline and a chat template."""
     from transformers import AutoModelForCausalLM, LlamaConfig
 
-    from lmrl.pipelines.data import env_corpus
+    from lmrl.pipelines.corpus import env_corpus
     from lmrl.policies.lm import disable_dropout, train_tokenizer
 
     path = tmp_path_factory.mktemp("chat_llama")

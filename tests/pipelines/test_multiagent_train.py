@@ -9,9 +9,9 @@ import pytest
 from conftest import tiny_run_config
 
 from lmrl.errors import ConfigError
-from lmrl.pipelines.multiagent import RLlibTextMultiAgentEnv, resolve_mapping
-from lmrl.pipelines.rl import train
-from lmrl.pipelines.rllib_builder import build_algorithm_config
+from lmrl.pipelines.rl.builder import build_algorithm_config
+from lmrl.pipelines.rl.loop import train
+from lmrl.pipelines.rl.multiagent import RLlibTextMultiAgentEnv, resolve_mapping
 
 
 def test_self_play_shared_policy_trains_and_exports(ray_session, tiny_model_dir, tmp_path):
@@ -95,7 +95,7 @@ class _Episode:
 
 
 def test_snapshot_mapping_is_one_draw_per_episode():
-    from lmrl.pipelines.multiagent import PolicyMapping
+    from lmrl.pipelines.rl.multiagent import PolicyMapping
 
     plan = {"shared": {"modules": ["shared@past0", "shared@past1"], "seats": ["player_0", "player_1"], "every": 1, "games": 0.5}}
     mapping = PolicyMapping({"player_0": "shared", "player_1": "shared"}, plan)

@@ -27,8 +27,8 @@ from conftest import tiny_run_config
 from ray.rllib.core.columns import Columns
 from ray.rllib.evaluation.postprocessing import Postprocessing
 
-from lmrl.pipelines.learner import LMPPOLearner
-from lmrl.pipelines.rllib_builder import build_algorithm_config
+from lmrl.pipelines.rl.builder import build_algorithm_config
+from lmrl.pipelines.rl.learner import LMPPOLearner
 from lmrl.policies.module import REF_LOGP
 
 #: The candidate probabilities under the policy being trained, one row per step (3 candidates).

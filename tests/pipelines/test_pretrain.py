@@ -9,8 +9,8 @@ from conftest import tiny_run_config
 import lmrl.envs
 from lmrl.envs.adapter import AdapterConfig
 from lmrl.errors import ConfigError
-from lmrl.pipelines.pretrain import pretrain_causal_lm, random_play_sequences
-from lmrl.pipelines.rl import prepare_model
+from lmrl.pipelines.rl.loop import prepare_model
+from lmrl.pipelines.rl.preset_pretrain import pretrain_causal_lm, random_play_sequences
 from lmrl.policies.lm import load_lm
 from lmrl.policies.text_policy import TextPolicy
 

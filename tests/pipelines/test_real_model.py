@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lmrl.pipelines.config import RunConfig
-from lmrl.pipelines.rl import train
+from lmrl.pipelines.rl.loop import train
 
 
 @pytest.mark.slow

@@ -12,8 +12,8 @@ from ray.rllib.core.columns import Columns
 from rllib_helpers import sample_learner_batch
 
 import lmrl.envs
-from lmrl.pipelines.rl import train
-from lmrl.pipelines.rllib_builder import build_algorithm_config
+from lmrl.pipelines.rl.builder import build_algorithm_config
+from lmrl.pipelines.rl.loop import train
 
 
 def _learner_module(algo):
@@ -169,7 +169,7 @@ def test_learner_drops_the_loss_masked_bootstrap_rows(ray_session, tiny_model_di
     """One-step episodes: RLlib adds a masked bootstrap row per episode; the learner never trains on it."""
     from ray.rllib.core.columns import Columns
 
-    from lmrl.pipelines.rllib_builder import DropMaskedRows, build_algorithm_config
+    from lmrl.pipelines.rl.builder import DropMaskedRows, build_algorithm_config
 
     batch = {
         "p": {
@@ -236,7 +236,7 @@ def test_critic_free_ppo_uses_normalised_discounted_returns(ray_session, tiny_mo
 
 def test_grpo_groups_start_alike_and_normalise_returns_within_groups(ray_session, tiny_model_dir, tmp_path):
     """``advantage_estimator: grpo``: each group of envs answers one prompt; advantages are group z-scores."""
-    from lmrl.pipelines.rllib_builder import GROUP_INFO
+    from lmrl.pipelines.rl.builder import GROUP_INFO
 
     cfg = tiny_run_config(
         tiny_model_dir, str(tmp_path), env={"id": "lmrl/Arithmetic-v0"}, policy={"action_mode": "generate"},

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from lmrl.pipelines.config import RunConfig
+from lmrl.pipelines.lm_train.config import FinetuneConfig
 from lmrl.pipelines.quickstart import WARM_START, ppo_after_sft, warm_start_settings
-from lmrl.pipelines.train.config import FinetuneConfig
 from lmrl.platform.config import load_config
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "switches_warm.yaml"

@@ -469,7 +469,7 @@ def test_every_message_is_one_line(tmp_path):
 
 
 def test_missing_file_hint_fits_the_command(tmp_path):
-    from lmrl.pipelines.train.config import FinetuneConfig
+    from lmrl.pipelines.lm_train.config import FinetuneConfig
     from lmrl.platform.config import load_config_as
 
     with pytest.raises(ConfigError, match=r"not found: .*lmrl config > config.yaml"):

@@ -52,7 +52,7 @@ def arch_dir(request, tmp_path_factory):
     """A tiny randomly initialised model of one architecture, with a chat template for Llama."""
     from transformers import AutoModelForCausalLM
 
-    from lmrl.pipelines.data import env_corpus
+    from lmrl.pipelines.corpus import env_corpus
     from lmrl.policies.lm import disable_dropout, train_tokenizer
 
     path = tmp_path_factory.mktemp(request.param)

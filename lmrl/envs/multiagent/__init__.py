@@ -31,7 +31,7 @@ The contract an RLlib multi-agent wrapper can rely on, for every env here:
   :class:`RandomMultiAgent` and :class:`ExpertMultiAgent` wrap them as agents
   with ``act(agent, obs, info, env)``.
 * :func:`multiagent_corpus` gives the texts of expert and random play (to train
-  a tokenizer, like ``lmrl.pipelines.data.env_corpus`` for single-agent envs).
+  a tokenizer, like ``lmrl.pipelines.corpus.env_corpus`` for single-agent envs).
 * The class attribute ``default_action_mode`` (``"choose"``) and
   ``max_episode_steps`` (turns) mirror the single-agent envs.
 

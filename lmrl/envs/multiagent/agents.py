@@ -65,7 +65,7 @@ class ExpertMultiAgent:
 def multiagent_corpus(env_id: str, episodes: int = 30, seed: int = 0) -> list[str]:
     """Observation and action texts of expert and random play, e.g. to train a tokenizer.
 
-    The multi-agent counterpart of ``lmrl.pipelines.data.env_corpus``: for each of
+    The multi-agent counterpart of ``lmrl.pipelines.corpus.env_corpus``: for each of
     ``episodes`` seeds, one all-expert and one all-random episode, with every
     observation text, admissible action and chosen action, in a deterministic order.
     """

@@ -79,7 +79,7 @@ def add_commands(commands: Any) -> None:
 
 def _cmd_collect(args: argparse.Namespace) -> int:
     from lmrl.envs import catalog
-    from lmrl.pipelines.train.collect import collect
+    from lmrl.pipelines.lm_train.collect import collect
 
     catalog.env_info(args.env_id)  # an unknown id fails before anything runs
     result = collect(
@@ -104,7 +104,7 @@ def _cmd_collect(args: argparse.Namespace) -> int:
 
 def _cmd_pairs(args: argparse.Namespace) -> int:
     from lmrl.errors import DataError
-    from lmrl.pipelines.train.collect import preference_pairs
+    from lmrl.pipelines.lm_train.collect import preference_pairs
 
     if not Path(args.source).is_file():
         raise DataError(

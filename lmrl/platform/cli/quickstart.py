@@ -47,7 +47,7 @@ def add_commands(commands: Any) -> None:
 
 def _cmd_quickstart(args: argparse.Namespace) -> int:
     from lmrl.pipelines.quickstart import QUICKSTART_CONFIG, quickstart
-    from lmrl.pipelines.rl import RL_MODULES
+    from lmrl.pipelines.rl.loop import RL_MODULES
     from lmrl.platform.config import apply_overrides, validate_config
     from lmrl.runtime import init_ray
 

@@ -119,12 +119,12 @@ class _Trainer:
 
 def _trainer(command: str) -> _Trainer:
     if command == "train":
-        from lmrl.pipelines.rl import STATE_FILE
+        from lmrl.pipelines.rl.loop import STATE_FILE
         from lmrl.platform.config import load_config
 
         return _Trainer(STATE_FILE, "`lmrl train`", (), load_config, _run_rl)
-    from lmrl.pipelines.train.config import FinetuneConfig, PretrainConfig
-    from lmrl.pipelines.train.job import DATA_FILE
+    from lmrl.pipelines.lm_train.config import FinetuneConfig, PretrainConfig
+    from lmrl.pipelines.lm_train.job import DATA_FILE
     from lmrl.platform.config import load_config_as
 
     schema = PretrainConfig if command == "pretrain" else FinetuneConfig
@@ -192,7 +192,7 @@ def _resume_config(resume: str, config: str | None, command: str, trainer: _Trai
 def _run_rl(cfg: Any, args: argparse.Namespace) -> int:
     _check_env_config(cfg.env.id, cfg.env.kwargs)  # seconds before Ray and the model start
 
-    from lmrl.pipelines.rl import RL_MODULES, train
+    from lmrl.pipelines.rl.loop import RL_MODULES, train
     from lmrl.runtime import init_ray
 
     warm = cfg.warm_start.enabled and args.resume is None
@@ -213,7 +213,7 @@ def _run_lm(cfg: Any, args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(cfg)
 
-    from lmrl.pipelines.train.job import run_job
+    from lmrl.pipelines.lm_train.job import run_job
     from lmrl.runtime import init_ray
 
     init_ray(cfg.resources.address, cfg.resources.num_cpus, log_to_driver=False)
@@ -250,7 +250,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 def _dry_run(cfg: Any) -> int:
-    from lmrl.pipelines.train.job import prepare
+    from lmrl.pipelines.lm_train.job import prepare
 
     prepared = prepare(cfg)
     table = out.table(f"{prepared.task}: config and data are valid (nothing written)", ["", ""], show_header=False)

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lmrl.errors import RunError
-from lmrl.pipelines.train.collect import COLUMNS, collect
+from lmrl.pipelines.lm_train.collect import COLUMNS, collect
 
 TTT = "lmrl/TicTacToe-v0"
 
@@ -71,8 +71,8 @@ def test_cli_collects_multiagent_demos(tmp_path):
 def test_sft_on_multiagent_demos_gives_a_policy_for_every_seat(tmp_path):
     """collect (expert against random) -> finetune (SFT) -> eval plays the model in each seat."""
     from lmrl.pipelines.evaluate import evaluate
-    from lmrl.pipelines.train.config import FinetuneConfig
-    from lmrl.pipelines.train.job import run_job
+    from lmrl.pipelines.lm_train.config import FinetuneConfig
+    from lmrl.pipelines.lm_train.job import run_job
 
     demos = collect(TTT, "expert", n=60, out=tmp_path / "ttt.parquet", seed=20_000, progress=False, opponent="random")
     cfg = FinetuneConfig.model_validate({

@@ -17,9 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from lmrl.errors import ConfigError, DataError
-from lmrl.pipelines.train import data as D
-from lmrl.pipelines.train.config import FinetuneConfig, PretrainConfig
-from lmrl.pipelines.train.job import prepare, run_job
+from lmrl.pipelines.lm_train import data as D
+from lmrl.pipelines.lm_train.config import FinetuneConfig, PretrainConfig
+from lmrl.pipelines.lm_train.job import prepare, run_job
 from lmrl.platform.config import load_config_as
 
 WORDS = "the agent walks north then east to reach the goal in the maze".split()

@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import tiny_run_config
 
-from lmrl.pipelines.train.collect import COLUMNS, collect, preference_pairs
-from lmrl.pipelines.train.config import FinetuneConfig
-from lmrl.pipelines.train.job import run_job
+from lmrl.pipelines.lm_train.collect import COLUMNS, collect, preference_pairs
+from lmrl.pipelines.lm_train.config import FinetuneConfig
+from lmrl.pipelines.lm_train.job import run_job
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +88,7 @@ def test_sft_on_expert_demos_beats_random_before_any_ppo(sft_run, tmp_path):
     report = evaluate(str(run / "model"), n=60, seed=10_000, out_dir=str(tmp_path / "eval"))
     assert report["greedy_success_rate"] >= report["random_success_rate"] + 0.3, report
     # ...and it is a starting point for RL
-    from lmrl.pipelines.rl import train
+    from lmrl.pipelines.rl.loop import train
 
     rl = train(tiny_run_config(str(run / "model"), str(tmp_path / "rl")))
     assert (rl / "export" / "lmrl.json").is_file()
@@ -97,8 +97,8 @@ def test_sft_on_expert_demos_beats_random_before_any_ppo(sft_run, tmp_path):
 def test_ray_data_sees_the_rows_the_driver_checked(ray_session, demos, tmp_path):
     from dataclasses import replace
 
-    from lmrl.pipelines.train import data as D
-    from lmrl.pipelines.train.job import prepare
+    from lmrl.pipelines.lm_train import data as D
+    from lmrl.pipelines.lm_train.job import prepare
 
     prepared = prepare(_cfg(demos, tmp_path, "x"))
     prepared.tokenizer.save_pretrained(tmp_path / "tok")
@@ -111,7 +111,7 @@ def test_ray_data_sees_the_rows_the_driver_checked(ray_session, demos, tmp_path)
 def test_reward_model_ranks_held_out_pairs_above_chance(sft_run, tmp_path):
     from transformers import AutoModelForSequenceClassification
 
-    from lmrl.pipelines.train.reward_wrapper import score
+    from lmrl.pipelines.rl.reward_wrapper import score
 
     collect(MAZE, "random", n=150, out=tmp_path / "play.parquet", seed=0, progress=False)
     _preference_pairs(tmp_path / "play.parquet", tmp_path / "pairs.parquet")
@@ -134,8 +134,8 @@ def test_reward_model_ranks_held_out_pairs_above_chance(sft_run, tmp_path):
 
     # the reward model as the env's reward (RLHF)
     import lmrl.envs
-    from lmrl.pipelines.rllib_builder import RLlibTextEnv, env_config
-    from lmrl.pipelines.train.reward_wrapper import RewardModelWrapper
+    from lmrl.pipelines.rl.builder import RLlibTextEnv, env_config
+    from lmrl.pipelines.rl.reward_wrapper import RewardModelWrapper
 
     env = RewardModelWrapper(lmrl.envs.make(MAZE), model=str(run / "model"))
     obs, _ = env.reset(seed=3)
@@ -149,7 +149,7 @@ def test_reward_model_ranks_held_out_pairs_above_chance(sft_run, tmp_path):
     _, reward, _, _, info = rl_env.step(0)
     assert reward == pytest.approx(2.0 * info["reward_model_score"])
     rl_env.close()
-    from lmrl.pipelines.rl import train
+    from lmrl.pipelines.rl.loop import train
 
     rlhf = train(cfg)  # one PPO iteration on the reward model's scores
     assert json.loads((rlhf / "summary.json").read_text())["iterations"] == 1

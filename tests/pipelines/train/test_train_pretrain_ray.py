@@ -7,12 +7,12 @@ import json
 import pytest
 from conftest import tiny_run_config
 
-from lmrl.pipelines.data import env_corpus
+from lmrl.pipelines.corpus import env_corpus
+from lmrl.pipelines.lm_train.config import PretrainConfig
+from lmrl.pipelines.lm_train.faults import FAULT_ENV
+from lmrl.pipelines.lm_train.job import run_job
+from lmrl.pipelines.lm_train.loop import latest_rows
 from lmrl.pipelines.run_dir import read_rows
-from lmrl.pipelines.train.config import PretrainConfig
-from lmrl.pipelines.train.faults import FAULT_ENV
-from lmrl.pipelines.train.job import run_job
-from lmrl.pipelines.train.loop import latest_rows
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +98,7 @@ def test_a_killed_worker_resumes_from_the_last_checkpoint(ray_session, corpus, t
 
 
 def test_the_pretrained_model_is_a_policy_for_lmrl_train(ray_session, clean_run, tmp_path):
-    from lmrl.pipelines.rl import train
+    from lmrl.pipelines.rl.loop import train
 
     run = train(tiny_run_config(str(clean_run / "model"), str(tmp_path)))
     assert json.loads((run / "summary.json").read_text())["iterations"] == 1

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from lmrl.pipelines.data import env_corpus
+from lmrl.pipelines.corpus import env_corpus
 from lmrl.pipelines.run_dir import read_rows
 
 pytestmark = pytest.mark.slow

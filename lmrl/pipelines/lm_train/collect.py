@@ -274,7 +274,7 @@ def preference_pairs(source: str | Path, out: str | Path, seed: int = 0) -> dict
     import pyarrow.parquet as pq
 
     from lmrl.errors import DataError
-    from lmrl.pipelines.train.data import file_columns
+    from lmrl.pipelines.lm_train.data import file_columns
 
     missing = {"prompt", "expert_action", "admissible"} - file_columns(Path(source), "parquet")
     if missing:

@@ -11,7 +11,7 @@ the model that ``reward: {model: DIR}`` names. The result, ``RUN_DIR/model``,
 loads with ``from_pretrained`` and serves as ``policy.model`` of ``lmrl train``.
 
 Example:
-    >>> from lmrl.pipelines.train.config import PretrainConfig
+    >>> from lmrl.pipelines.lm_train.config import PretrainConfig
     >>> cfg = PretrainConfig.model_validate({"data": {"train": ["corpus.txt"]}, "training": {"steps": 50}})
     >>> run = run_job(cfg)  # doctest: +SKIP
     >>> run / "model"  # doctest: +SKIP
@@ -41,6 +41,9 @@ from typing import Any
 
 import lmrl
 from lmrl.errors import ConfigError, DataError, RunError
+from lmrl.pipelines.lm_train import data as D
+from lmrl.pipelines.lm_train.config import FinetuneConfig, PretrainConfig
+from lmrl.pipelines.lm_train.loop import TRAIN_STATE_FILE, finalize_model, latest_rows, run_training
 from lmrl.pipelines.run_dir import (
     CONFIG_FILE,
     METRICS_FILE,
@@ -55,9 +58,6 @@ from lmrl.pipelines.run_dir import (
     read_state,
     write_json,
 )
-from lmrl.pipelines.train import data as D
-from lmrl.pipelines.train.config import FinetuneConfig, PretrainConfig
-from lmrl.pipelines.train.loop import TRAIN_STATE_FILE, finalize_model, latest_rows, run_training
 from lmrl.runtime import init_ray
 
 DATA_FILE = "data.json"  # the state file: resolved data, row kind, model source (``--resume`` reads it)

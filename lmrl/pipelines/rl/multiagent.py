@@ -205,7 +205,7 @@ class RLlibTextMultiAgentEnv(MultiAgentEnv):
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__()
         from lmrl.envs.multiagent import make_aec
-        from lmrl.pipelines.rllib_builder import _tokenizer
+        from lmrl.pipelines.rl.builder import _tokenizer
 
         config = config or {}
         self.env = make_aec(config["env_id"], **config.get("env_kwargs", {}))

@@ -4,8 +4,8 @@ This is the one place that speaks RLlib's builder API. It also holds the
 pieces RLlib needs from us: the env class RLlib instantiates on each runner
 (a text env behind the token adapter, grouped for GRPO) and the callback that
 records episode success. The PPO learner and its connectors live in
-:mod:`lmrl.pipelines.learner`; multi-agent mapping and snapshots in
-:mod:`lmrl.pipelines.multiagent`.
+:mod:`lmrl.pipelines.rl.learner`; multi-agent mapping and snapshots in
+:mod:`lmrl.pipelines.rl.multiagent`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from lmrl.envs.adapter import AdapterConfig, TokenizedEnv
 from lmrl.errors import ConfigError
 from lmrl.pipelines.config import RunConfig
-from lmrl.pipelines.learner import GROUP_INFO, DropMaskedRows, GroupAdvantages, LMPPOLearner
 from lmrl.pipelines.policy_setup import adapter_config, is_pretrained, learning_rate, lora_settings
+from lmrl.pipelines.rl.learner import GROUP_INFO, DropMaskedRows, GroupAdvantages, LMPPOLearner
 from lmrl.policies.module import LMPolicyModule
 from lmrl.policies.q_module import LMQModule
 
@@ -62,7 +62,7 @@ class RLlibTextEnv(TokenizedEnv):
         env = lmrl.envs.make(env_config["env_id"], **env_config.get("env_kwargs", {}))
         reward = env_config.get("reward") or {}
         if reward.get("model"):  # RLHF: a reward model scores each action
-            from lmrl.pipelines.train.reward_wrapper import RewardModelWrapper
+            from lmrl.pipelines.rl.reward_wrapper import RewardModelWrapper
 
             env = RewardModelWrapper(env, **reward)
         super().__init__(env, _tokenizer(env_config["model_path"]), AdapterConfig(**env_config["adapter"]))
@@ -259,7 +259,7 @@ def build_algorithm_config(cfg: RunConfig, model_path: str) -> AlgorithmConfig:
         cfg: The validated run config.
         model_path: Local HF directory with the initial model and tokenizer.
     """
-    from lmrl.pipelines.multiagent import (
+    from lmrl.pipelines.rl.multiagent import (
         PolicyMapping,
         RLlibTextMultiAgentEnv,
         SnapshotCallback,

@@ -20,7 +20,7 @@ data-parallel training, DDP over gloo on CPU or NCCL on GPU):
 :func:`run_training` is the driver side: it builds the ``TorchTrainer``,
 shows a live progress display fed by ``metrics.jsonl``, and turns worker
 failures into one-line errors. A worker can be made to die on purpose, to
-check recovery: :mod:`lmrl.pipelines.train.faults`.
+check recovery: :mod:`lmrl.pipelines.lm_train.faults`.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from lmrl.errors import DataError, LmrlError, RunError
+from lmrl.pipelines.lm_train.faults import Fault
 from lmrl.pipelines.run_dir import (
     METRICS_FILE,
     RowFollower,
@@ -46,7 +47,6 @@ from lmrl.pipelines.run_dir import (
     figure,
     read_rows,
 )
-from lmrl.pipelines.train.faults import Fault
 
 TRAIN_STATE_FILE = "train_state.pt"
 TRAIN_DIR = "train"  # Ray Train's run folder inside the run directory (checkpoints, snapshot)
@@ -175,7 +175,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             (causal_lm, sequence_classification), ``model_source`` (HF dir or
             hub id), ``tokenizer_dir``, ``run_dir``, ``training`` (the
             ``TrainingSection`` as a dict), ``has_eval``, ``fault`` (a
-            :class:`~lmrl.pipelines.train.faults.Fault` as a dict, or ``None``).
+            :class:`~lmrl.pipelines.lm_train.faults.Fault` as a dict, or ``None``).
     """
     import ray.train
     import torch
@@ -313,7 +313,7 @@ def _report(raw, opt, sched, state: dict, config: dict, metrics: dict, rank: int
     if rank != 0:
         ray.train.report(metrics, checkpoint=None, checkpoint_dir_name=name)
         return
-    from lmrl.pipelines.train.data import load_tokenizer
+    from lmrl.pipelines.lm_train.data import load_tokenizer
 
     with tempfile.TemporaryDirectory() as d:
         raw.save_pretrained(d)

@@ -54,7 +54,7 @@ CURVE_KEYS = ("episode_return_mean", "success_rate")
 #: compiler stack, which RLlib's seeding pulls in (``torch.use_deterministic_algorithms``).
 #: About 2.5 s of imports on a 2-core machine; :func:`lmrl.runtime.init_ray` overlaps them
 #: with Ray's start.
-RL_MODULES: tuple[str, ...] = ("lmrl.pipelines.rllib_builder", "torch._dynamo")
+RL_MODULES: tuple[str, ...] = ("lmrl.pipelines.rl.builder", "torch._dynamo")
 
 
 def prepare_model(cfg: RunConfig, run_dir: Path) -> str:
@@ -94,7 +94,7 @@ def prepare_model(cfg: RunConfig, run_dir: Path) -> str:
         return str(path)
     import lmrl.envs
     from lmrl.envs.multiagent import multiagent_corpus
-    from lmrl.pipelines.data import env_corpus
+    from lmrl.pipelines.corpus import env_corpus
 
     builtin = [e for e in lmrl.envs.list_envs() if e.startswith("lmrl/")]  # single-agent ones
     if lmrl.envs.env_kind(cfg.env.id) != "single":
@@ -106,7 +106,7 @@ def prepare_model(cfg: RunConfig, run_dir: Path) -> str:
     model = build_preset(name, tokenizer, seed=cfg.policy.init_seed)
     if cfg.policy.pretrain_steps:
         from lmrl.pipelines.policy_setup import adapter_config
-        from lmrl.pipelines.pretrain import pretrain_causal_lm, random_play_sequences
+        from lmrl.pipelines.rl.preset_pretrain import pretrain_causal_lm, random_play_sequences
 
         seqs = random_play_sequences(
             cfg.env.id, tokenizer, 300, cfg.run.seed, adapter_config(cfg).prompt_format, cfg.env.kwargs
@@ -219,7 +219,7 @@ def train(cfg: RunConfig, resume: str | None = None, run_dir: str | Path | None 
     model_path = prepare_model(cfg, run)
     # A no-op when the CLI started Ray; else it starts (or joins) one, importing RLlib meanwhile.
     init_ray(cfg.resources.address, cfg.resources.num_cpus, log_to_driver=False, preload=RL_MODULES)
-    from lmrl.pipelines.rllib_builder import build_algorithm_config
+    from lmrl.pipelines.rl.builder import build_algorithm_config
 
     _quiet_rllib()
     algo = build_algorithm_config(cfg, model_path).build_algo()
@@ -278,7 +278,7 @@ def _finish(cfg: RunConfig, run: Path, model_path: str, weights: dict, state: di
         )  # fmt: skip
     else:  # multi-agent: one export per LLM policy, plus the seat plan
         import lmrl.envs
-        from lmrl.pipelines.multiagent import MULTIAGENT_FILE, resolve_mapping
+        from lmrl.pipelines.rl.multiagent import MULTIAGENT_FILE, resolve_mapping
 
         to_llm, scripted, llm = resolve_mapping(cfg, list(lmrl.envs.make(cfg.env.id, **cfg.env.kwargs).possible_agents))
         for pid in llm:

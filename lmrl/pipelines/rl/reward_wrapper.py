@@ -10,7 +10,7 @@ score replaces the env's reward (``mode: replace``) or is added to it
 success is still the env's verdict, so evaluation measures the real task.
 
 The envs layer never imports torch; this wrapper lives in ``pipelines`` and
-is applied by the RLlib env creator (:class:`lmrl.pipelines.rllib_builder.RLlibTextEnv`).
+is applied by the RLlib env creator (:class:`lmrl.pipelines.rl.builder.RLlibTextEnv`).
 
 Example:
     >>> env = RewardModelWrapper(lmrl.envs.make("lmrl/Maze-v0"), model="runs/rm/model")  # doctest: +SKIP
