@@ -163,3 +163,19 @@ def test_a_quick_script_with_out_on_a_full_run_stops_before_measuring(tmp_path: 
     assert "Traceback" not in proc.stderr
     assert full.read_bytes() == recorded
     assert not (tmp_path / "work").exists()  # nothing was built or measured
+
+
+def test_real_model_bench_runs_its_parts_side_by_side(tmp_path: Path, tiny_model_dir: str) -> None:
+    """``benchmarks/real_model.py --quick`` with any model: both sides of each part, same scores."""
+    import real_model
+
+    assert real_model.main(["--quick", "--model", tiny_model_dir, "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "real_model.json").read_text())
+    assert data["quick"] is True and data["lmrl"]["rl"] is None
+    gen = data["lmrl"]["generation"]
+    assert [g["batch"] for g in gen] == [1, 2]
+    assert all(g["lmrl_tokens_per_s"] > 0 and g["hf_tokens_per_s"] > 0 for g in gen)
+    scoring = data["lmrl"]["choose_scoring"]
+    assert scoring["max_score_diff"] < 1e-3 and scoring["mean_legal_actions"] > 1
+    assert set(scoring["fwd_bwd_s"]) == {"shared", "repeated"}
+    assert data["ratio"] == min(g["ratio"] for g in gen)

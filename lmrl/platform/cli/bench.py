@@ -36,6 +36,7 @@ BENCHMARKS: dict[str, str] = {
     "pretrain_throughput": "Ray Train 1 and 2 workers vs a bare loop (tokens/s, MFU)",
     "serving": "Serve with and without batching vs in-process decode (latency, requests/s)",
     "memory": "peak RSS of lmrl quickstart and of a serve replica",
+    "real_model": "SmolLM2-135M: sampler vs generate, choose scoring, a LoRA RL run's steps/s and RSS",
 }
 
 #: Exit status of a benchmark script that cannot run here (e.g. trl is not installed).
