@@ -88,7 +88,9 @@ def maze_batch(model: str, tok, n: int) -> dict[str, Any]:
     from lmrl.pipelines.config import RunConfig
     from lmrl.pipelines.policy_setup import adapter_config
 
-    cfg = RunConfig.model_validate({"env": {"id": "lmrl/Maze-v0"}, "policy": {"model": model, "action_mode": "choose"}})
+    cfg = RunConfig.model_validate(
+        {"env": {"id": "lmrl/Maze-v0"}, "policy": {"model": model, "action_mode": "choose"}}
+    )
     codec = TextCodec(tok, adapter_config(cfg))
     env, rng, seed, out = lmrl.envs.make("lmrl/Maze-v0"), np.random.default_rng(0), 0, []
     obs, _ = env.reset(seed=seed)
@@ -143,7 +145,9 @@ def rl_run(args, work: Path) -> dict[str, Any]:
     cmd = lmrl_command("train", str(RL_CONFIG), "--set", "run.stop.iterations=2", "--set", f"run.output_dir={out}",
                        "--set", "run.name=bench", "--set", "run.eval_episodes=0", "--set", "run.checkpoint_every=0")  # fmt: skip
     result = measured(cmd, args, timeout=1800)
-    metrics = [json.loads(line) for line in (out / "bench" / "metrics.jsonl").read_text().splitlines()]
+    metrics = [
+        json.loads(line) for line in (out / "bench" / "metrics.jsonl").read_text().splitlines()
+    ]
     second = metrics[1]["elapsed_s"] - metrics[0]["elapsed_s"]
     steps = metrics[1]["timesteps"] - metrics[0]["timesteps"]
     result.update({"iteration_2_s": round(second, 1), "env_steps_per_s": round(steps / second, 3),
@@ -153,7 +157,9 @@ def rl_run(args, work: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = common.parser("real_model", __doc__)
-    p.add_argument("--model", default=MODEL, help=f"catalog name, HF directory or hub id (default: {MODEL})")
+    p.add_argument(
+        "--model", default=MODEL, help=f"catalog name, HF directory or hub id (default: {MODEL})"
+    )
     p.add_argument("--no-rl", action="store_true", help="skip the LoRA RL run (minutes)")
     args = p.parse_args(argv)
     started = common.setup(args)
@@ -170,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     scoring = choose_scoring(args.model, lm, tok, 2 if args.quick else 16, repeats)
     rl = None
     if not (args.quick or args.no_rl):
-        with tempfile.TemporaryDirectory(dir=args.work if Path(args.work).is_dir() else None) as work:
+        with tempfile.TemporaryDirectory(
+            dir=args.work if Path(args.work).is_dir() else None
+        ) as work:
             rl = rl_run(args, Path(work))
         # Copies of the weights the run holds: the learner's module (base + adapter) and the
         # env runner's inference module in the same driver process (num_env_runners=0); the
@@ -200,7 +208,10 @@ def main(argv: list[str] | None = None) -> int:
         columns=["part", "case", "lmrl", "baseline", "ratio"],
         rows=rows,
         lmrl={"generation": gen, "choose_scoring": scoring, "rl": rl},
-        baseline={"generation": "transformers generate", "choose_scoring": "prompt repeated per candidate"},
+        baseline={
+            "generation": "transformers generate",
+            "choose_scoring": "prompt repeated per candidate",
+        },
         ratio_value=headline,
         ratio_meaning="sampler tokens/s / generate tokens/s, worst batch size",
         target={"min": TARGET, "description": "generation at 135M >= 1.0x transformers generate"},
