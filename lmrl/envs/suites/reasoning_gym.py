@@ -153,8 +153,12 @@ class ReasoningGymEnv(TextEnv):
 
     ## Rewards
     The dataset's ``score_answer(answer, entry)``, 0 to 1 (1 for a correct
-    answer; some datasets give partial credit). An answer the scorer cannot
-    read scores 0.
+    answer). An answer the scorer cannot read scores 0. Many datasets keep
+    reasoning-gym's default scorer, which gives partial credit
+    ``len(reference) / len(answer)`` when the reference is inside the answer
+    (``-10`` scores 0.67 when the answer is ``-1``); with
+    ``partial_credit=False`` the reward is 1 for a correct answer and 0
+    otherwise (``info["score"]`` keeps the scorer's figure).
 
     ## Episode End
     Terminated after the one answer. ``info["success"]`` is True when the
@@ -169,6 +173,8 @@ class ReasoningGymEnv(TextEnv):
     * ``size``: problems in the dataset (episode seeds wrap around it).
     * ``dataset_seed``: reasoning-gym's dataset seed.
     * ``config``: the dataset's own config fields (difficulty), as a dict.
+    * ``partial_credit``: reward the scorer's partial credit (True) or only
+      correct answers (False).
     * ``render_mode``: ``"ansi"`` or ``"human"`` (the observation text).
 
     The expert answers with the dataset's reference answer. The random agent
@@ -188,6 +194,7 @@ class ReasoningGymEnv(TextEnv):
         size: int = 10_000,
         dataset_seed: int = 0,
         config: dict[str, Any] | None = None,
+        partial_credit: bool = True,
         render_mode: str | None = None,
     ) -> None:
         super().__init__(render_mode=render_mode)
@@ -197,6 +204,7 @@ class ReasoningGymEnv(TextEnv):
             raise ConfigError(f"size must be >= 1, got {size}")
         self.dataset_name, self.size, self.dataset_seed = dataset, int(size), int(dataset_seed)
         self.config = dict(config or {})
+        self.partial_credit = bool(partial_credit)
         try:
             self.dataset = _dataset(
                 dataset, self.size, self.dataset_seed, tuple(sorted(self.config.items()))
@@ -247,7 +255,8 @@ class ReasoningGymEnv(TextEnv):
         else:
             verdict = f"Not correct: {quote(answer)} scores {score:.2f} of 1."
         question = to_charset(str(self.entry["question"]))
-        return f"{question}\n{verdict}", (), score, True, False, self._info(score, answer)
+        reward = score if self.partial_credit else float(score >= 1.0)
+        return f"{question}\n{verdict}", (), reward, True, False, self._info(score, answer)
 
     def score(self, answer: str) -> float:
         """The dataset's score of ``answer`` for the current problem (0 if the scorer fails on it)."""

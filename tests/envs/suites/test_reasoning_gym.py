@@ -66,6 +66,19 @@ def test_seed_is_the_datasets_index_and_reward_is_its_scorer():
     env.close()
 
 
+def test_partial_credit_off_rewards_only_correct_answers():
+    """The default scorer gives len(ref) / len(answer) when the reference is inside the answer
+    ('-40' for -4 scores 2/3): ``partial_credit=False`` rewards a correct answer only."""
+    for partial, expected in ((True, 2 / 3), (False, 0.0)):
+        env = lmrl.envs.make("rg/basic_arithmetic-v0", partial_credit=partial)
+        env.reset(seed=1)
+        assert env.unwrapped.expert_action() == "-4"  # Calculate 5 - 3 - 6.
+        _, reward, _, _, info = env.step("-40")
+        assert reward == pytest.approx(expected) and info["score"] == pytest.approx(2 / 3)
+        env.reset(seed=1)
+        assert env.step("-4")[1] == 1.0
+
+
 def test_grpo_group_same_seed_same_problem():
     envs = [lmrl.envs.make("rg/chain_sum-v0") for _ in range(4)]
     texts = {env.reset(seed=3)[0]["text"] for env in envs}
