@@ -103,8 +103,12 @@ def maze_batch(model: str, tok, n: int) -> dict[str, Any]:
     return {k: torch.as_tensor(np.stack([o[k] for o in out])) for k in out[0]}
 
 
-def choose_scoring(model: str, lm, tok, batch: int, repeats: int) -> dict[str, Any]:
-    """Seconds per batch, shared prompt cache against the prompt repeated, forward and fwd+bwd."""
+def choose_scoring(
+    model: str, lm, tok, batch: int, train_batch: int, repeats: int
+) -> dict[str, Any]:
+    """Seconds per batch, shared prompt cache against the prompt repeated: forward (runner) at
+    ``batch`` rows, forward and backward (learner) at ``train_batch`` rows (a minibatch: the
+    repeated side's activations at 16 rows of Maze chat prompts passed 24 GB here)."""
     import torch
 
     from lmrl.policies import lm_ops
@@ -122,15 +126,18 @@ def choose_scoring(model: str, lm, tok, batch: int, repeats: int) -> dict[str, A
         with torch.no_grad():
             lm_ops.score_candidates(lm, *inputs, normalize=False, shared_prompt=shared)
 
+    rows = slice(0, train_batch)
+
     def train(shared: bool) -> None:
         lm.zero_grad()
-        scores, feats = lm_ops.score_candidates(lm, *inputs, normalize=False, shared_prompt=shared)
-        (scores[legal].sum() + feats.sum()).backward()
+        part = tuple(x[rows] for x in inputs)
+        scores, feats = lm_ops.score_candidates(lm, *part, normalize=False, shared_prompt=shared)
+        (scores[legal[rows]].sum() + feats.sum()).backward()
 
     sides = {"shared": True, "repeated": False}
     fwd = common.interleaved({k: (lambda s=s: act(s)) for k, s in sides.items()}, repeats)
     fb = common.interleaved({k: (lambda s=s: train(s)) for k, s in sides.items()}, repeats)
-    return {"batch": batch, "mean_legal_actions": round(float(legal.sum(-1).float().mean()), 2),
+    return {"batch": batch, "train_batch": train_batch, "mean_legal_actions": round(float(legal.sum(-1).float().mean()), 2),
             "mean_prompt_tokens": round(float(obs["prompt_mask"].sum(-1).float().mean()), 1),
             "fwd_s": fwd, "fwd_bwd_s": fb, "max_score_diff": diff,
             "speedup_fwd": common.ratio(fwd["repeated"], fwd["shared"]),
@@ -143,7 +150,7 @@ def rl_run(args, work: Path) -> dict[str, Any]:
 
     out = work / "rl"
     cmd = lmrl_command("train", str(RL_CONFIG), "--set", "run.stop.iterations=2", "--set", f"run.output_dir={out}",
-                       "--set", "run.name=bench", "--set", "run.eval_episodes=0", "--set", "run.checkpoint_every=0")  # fmt: skip
+                       "--set", "run.name=bench", "--set", "run.eval_episodes=0")  # fmt: skip
     result = measured(cmd, args, timeout=1800)
     metrics = [
         json.loads(line) for line in (out / "bench" / "metrics.jsonl").read_text().splitlines()
@@ -172,8 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     weight_mib = sum(p.numel() * p.element_size() for p in lm.parameters()) / MiB
     batches, new_tokens, repeats = ((1, 2), 4, 1) if args.quick else ((1, 16), 64, 3)
     gen = [generation(lm, tok, b, new_tokens, repeats) for b in batches]
+    print("generation:", json.dumps(gen), flush=True)
     lm = apply_lora(lm, LoraSettings(r=8, alpha=16.0, target_modules="all-linear"))
-    scoring = choose_scoring(args.model, lm, tok, 2 if args.quick else 16, repeats)
+    scoring = choose_scoring(args.model, lm, tok, *((2, 2) if args.quick else (16, 4)), repeats)
+    print("choose scoring:", json.dumps(scoring), flush=True)
     rl = None
     if not (args.quick or args.no_rl):
         with tempfile.TemporaryDirectory(
@@ -191,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         ["choose scoring, runner fwd", f"Maze chat prompts, batch {scoring['batch']}",
          f"{scoring['fwd_s']['shared']:.3f} s", f"{scoring['fwd_s']['repeated']:.3f} s (prompt repeated)",
          scoring["speedup_fwd"]],
-        ["choose scoring, learner fwd+bwd", f"Maze chat prompts, batch {scoring['batch']}, LoRA r=8",
+        ["choose scoring, learner fwd+bwd", f"Maze chat prompts, batch {scoring['train_batch']}, LoRA r=8",
          f"{scoring['fwd_bwd_s']['shared']:.3f} s", f"{scoring['fwd_bwd_s']['repeated']:.3f} s (prompt repeated)",
          scoring["speedup_fwd_bwd"]],
     ]  # fmt: skip
