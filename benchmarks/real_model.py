@@ -145,12 +145,12 @@ def choose_scoring(
 
 
 def rl_run(args, work: Path) -> dict[str, Any]:
-    """Two iterations of the Arithmetic LoRA GRPO example under the process-tree RSS sampler."""
+    """Two iterations of the Arithmetic LoRA GRPO example (with ``--model``) under the RSS sampler."""
     from memory import lmrl_command, measured
 
     out = work / "rl"
     cmd = lmrl_command("train", str(RL_CONFIG), "--set", "run.stop.iterations=2", "--set", f"run.output_dir={out}",
-                       "--set", "run.name=bench", "--set", "run.eval_episodes=0")  # fmt: skip
+                       "--set", "run.name=bench", "--set", "run.eval_episodes=0", "--set", f"policy.model={args.model}")  # fmt: skip
     result = measured(cmd, args, timeout=1800)
     metrics = [
         json.loads(line) for line in (out / "bench" / "metrics.jsonl").read_text().splitlines()
