@@ -47,14 +47,17 @@ def repeated_prompt_scores(lm, prompt, pmask, cand, cmask):
     return F.pad(scores.view(b, k), (0, k_all - k)), features
 
 
-def observations(env_id: str, tokenizer: Any, n: int) -> dict[str, Any]:
-    """``n`` encoded observations from random play (all turns, both seats for multi-agent envs)."""
+def observations(env_id: str, tokenizer: Any, n: int, codec: Any = None) -> dict[str, Any]:
+    """``n`` encoded observations from random play (all turns, both seats for multi-agent envs).
+
+    ``codec`` encodes them (default: the plain choose-mode prompt with up to 9 candidates).
+    """
     import numpy as np
     import torch
 
     from lmrl.envs.adapter import AdapterConfig, TextCodec
 
-    codec = TextCodec(tokenizer, AdapterConfig(action_mode="choose", max_candidates=9))
+    codec = codec or TextCodec(tokenizer, AdapterConfig(action_mode="choose", max_candidates=9))
     rng, out = np.random.default_rng(0), []
     if env_id == "lmrl/TicTacToe-v0":
         from lmrl.envs.multiagent import make_aec

@@ -80,10 +80,8 @@ def generation(lm, tok, batch: int, new_tokens: int, repeats: int) -> dict[str, 
 
 def maze_batch(model: str, tok, n: int) -> dict[str, Any]:
     """``n`` Maze observations from random play, encoded as the policy encodes them for ``model``."""
-    import numpy as np
-    import torch
+    from choose_scoring import observations
 
-    import lmrl.envs
     from lmrl.envs.adapter import TextCodec
     from lmrl.pipelines.config import RunConfig
     from lmrl.pipelines.policy_setup import adapter_config
@@ -91,16 +89,7 @@ def maze_batch(model: str, tok, n: int) -> dict[str, Any]:
     cfg = RunConfig.model_validate(
         {"env": {"id": "lmrl/Maze-v0"}, "policy": {"model": model, "action_mode": "choose"}}
     )
-    codec = TextCodec(tok, adapter_config(cfg))
-    env, rng, seed, out = lmrl.envs.make("lmrl/Maze-v0"), np.random.default_rng(0), 0, []
-    obs, _ = env.reset(seed=seed)
-    while len(out) < n:
-        out.append(codec.encode_observation(obs))
-        obs, _, term, trunc, _ = env.step(obs["actions"][int(rng.integers(len(obs["actions"])))])
-        if term or trunc:
-            seed += 1
-            obs, _ = env.reset(seed=seed)
-    return {k: torch.as_tensor(np.stack([o[k] for o in out])) for k in out[0]}
+    return observations("lmrl/Maze-v0", tok, n, TextCodec(tok, adapter_config(cfg)))
 
 
 def choose_scoring(
