@@ -12,16 +12,15 @@ import os
 import re
 import secrets
 import shlex
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+from local_head import local_head
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +54,6 @@ class Head:
         for var in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_MODE"):
             self.env.pop(var, None)
         self.url = ""
-        self.temp_dir = ""
 
     def lmrl(
         self, *args: str, env: dict | None = None, timeout: int = 300, cwd: Path | None = None
@@ -77,28 +75,9 @@ def head(tmp_path_factory):
     h = Head(tmp_path_factory.mktemp("cluster"))
     (h.root / "work").mkdir()
     (h.root / "work" / "maze.yaml").write_text(CONFIG)
-    ray_temp = tempfile.mkdtemp(prefix="lmrl-ray-test-")  # short: Ray's socket paths live there
-    start = time.perf_counter()
-    proc = h.lmrl(
-        "cluster", "up", "--local", "--port", "0", "--dashboard-port", "0", "--num-cpus", "2",
-        "--temp-dir", ray_temp,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr + proc.stdout
-    state = json.loads((h.root / "lmrl_home" / "local_cluster.json").read_text())
-    h.url, h.temp_dir = state["dashboard_url"], state["temp_dir"]
-    print(f"\nhead up in {time.perf_counter() - start:.1f} s at {h.url}")
-    try:
+    with local_head(h.lmrl, h.root / "lmrl_home", num_cpus=2) as (state, _):
+        h.url = state["dashboard_url"]
         yield h
-    finally:
-        down = h.lmrl("cluster", "down", timeout=120)
-        leftover = subprocess.run(
-            ["ps", "-eww", "-o", "args="], capture_output=True, text=True
-        ).stdout
-        assert down.returncode == 0, down.stderr
-        assert h.temp_dir + "/" not in leftover, (
-            "processes of the test head survived `lmrl cluster down`"
-        )
-        shutil.rmtree(ray_temp, ignore_errors=True)
 
 
 def _get(url: str, token: str | None) -> tuple[int, str]:

@@ -14,17 +14,14 @@ every join by address was refused with "InvalidAuthToken".
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
+from local_head import local_head
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +51,6 @@ class Head:
         }
         self.gcs_address = ""
         self.url = ""
-        self.temp_dir = ""
 
     def run(self, *args: str, timeout: int = 180) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -75,33 +71,10 @@ class Head:
 @pytest.fixture(scope="module")
 def head(tmp_path_factory):
     h = Head(tmp_path_factory.mktemp("join_auth"))
-    ray_temp = tempfile.mkdtemp(prefix="lmrl-ray-test-")  # short: Ray's socket paths live there
-    start = time.perf_counter()
-    proc = h.lmrl(
-        "cluster", "up", "--local", "--port", "0", "--dashboard-port", "0", "--num-cpus", "1",
-        "--temp-dir", ray_temp,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr + proc.stdout
-    assert "token from ~/.ray/auth_token" in proc.stdout, proc.stdout
-    state = json.loads((h.root / "lmrl_home" / "local_cluster.json").read_text())
-    h.gcs_address, h.url, h.temp_dir = (
-        state["gcs_address"],
-        state["dashboard_url"],
-        state["temp_dir"],
-    )
-    print(f"\nhead up in {time.perf_counter() - start:.1f} s at {h.gcs_address}")
-    try:
+    with local_head(h.lmrl, h.root / "lmrl_home", num_cpus=1) as (state, up):
+        assert "token from ~/.ray/auth_token" in up.stdout, up.stdout
+        h.gcs_address, h.url = state["gcs_address"], state["dashboard_url"]
         yield h
-    finally:
-        down = h.lmrl("cluster", "down", timeout=120)
-        leftover = subprocess.run(
-            ["ps", "-eww", "-o", "args="], capture_output=True, text=True
-        ).stdout
-        assert down.returncode == 0, down.stderr
-        assert h.temp_dir + "/" not in leftover, (
-            "processes of the test head survived `lmrl cluster down`"
-        )
-        shutil.rmtree(ray_temp, ignore_errors=True)
 
 
 _JOIN = """
