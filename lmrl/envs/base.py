@@ -36,6 +36,12 @@ from lmrl.errors import InvalidActionError
 CHARSET: str = string.printable
 MAX_TEXT_CHARS: int = 4096
 MAX_ACTION_CHARS: int = 512
+#: First evaluation ("held-out") episode seed. Seeds below it are training seeds; seeds from it
+#: on are evaluation seeds (``lmrl train``'s final evaluation plays ``run.seed + HELD_OUT_SEED``
+#: on, and the results' ``lmrl eval --seed 1000000`` rows use them). An env whose seed picks a
+#: problem from a finite pool maps evaluation seeds to a pool training never draws from (the
+#: suite's test fold, another dataset); envs that seed their RNG with the seed need nothing.
+HELD_OUT_SEED: int = 1_000_000
 
 
 def text_space(max_length: int = MAX_TEXT_CHARS) -> spaces.Text:
@@ -60,12 +66,17 @@ class TextEnv(gym.Env[dict, str]):
             action with a new turn, ``info["message"]``): chat prompts then hold
             the earlier turns (``policy.multi_turn: auto``). False for envs whose
             observation describes the whole state anew each step.
+        held_out_split: True if evaluation seeds (``>= HELD_OUT_SEED``) play a
+            separate held-out split (a suite's test fold, a second dataset).
+            Training code that draws seeds from a wide range (GRPO's grouped
+            resets) folds them below ``HELD_OUT_SEED`` for such envs.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"], "render_fps": 4}
     default_action_mode: ClassVar[str] = "choose"
     max_episode_steps: ClassVar[int | None] = None
     dialogue: ClassVar[bool] = False
+    held_out_split: ClassVar[bool] = False
 
     def __init__(self, render_mode: str | None = None) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:

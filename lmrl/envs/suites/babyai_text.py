@@ -112,7 +112,9 @@ class BabyAITextEnv(TextEnv):
     7x7 square ahead of it (not through walls), described as GLAM does: what
     it carries, the nearest wall straight ahead, left and right, and each
     visible object with its offset (``1 step left and 2 steps forward``).
-    Seeds are minigrid's own: ``reset(seed=s)`` resets the level with seed ``s``.
+    Seeds are minigrid's own: ``reset(seed=s)`` resets the level with seed ``s``
+    (the seed goes to minigrid's RNG, not to a finite pool of levels, so
+    evaluation seeds, ``s >= HELD_OUT_SEED``, need no held-out split).
 
     Where this differs from GLAM: the levels are minigrid 3.2.0's (GLAM used
     its own ``BabyAI-MixedTrainLocal``/``MixedTestLocal`` mixtures on a fork of

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from lmrl.envs.base import CHARSET, MAX_ACTION_CHARS, TextEnv
+from lmrl.envs.base import CHARSET, HELD_OUT_SEED, MAX_ACTION_CHARS, TextEnv
 from lmrl.envs.suites import quote, register_suite
 from lmrl.errors import ConfigError
 
@@ -134,6 +134,16 @@ class ReasoningGymEnv(TextEnv):
     from ``self.np_random``. For GRPO groups, reset every env of a group with
     the same seed.
 
+    Evaluation seeds (``s >= HELD_OUT_SEED``, 1,000,000; see
+    :data:`lmrl.envs.base.HELD_OUT_SEED`) index a second, held-out dataset
+    instead: problem ``(s - 1_000_000) % size`` of ``create_dataset(dataset,
+    size=size, seed=dataset_seed + 1_000_000)`` (:attr:`held_out_dataset_seed`).
+    Most reasoning-gym datasets make problem ``i`` from ``Random(seed + i)``, so
+    for ``size <= 1_000_000`` the two datasets never share a generator seed;
+    a small problem space can still repeat a training question by chance.
+    ``info["split"]`` is ``"train"`` or ``"held_out"``, ``info["dataset_seed"]``
+    the reasoning-gym seed of the problem's dataset, ``info["index"]`` its index.
+
     ## Action Space
     Free text: the answer alone (no admissible actions; generate mode). Line
     breaks are kept (grids, move lists); characters outside lmrl's printable
@@ -170,8 +180,10 @@ class ReasoningGymEnv(TextEnv):
                    config={"min_animals": 3, "max_animals": 10})
     ```
     * ``dataset``: the reasoning-gym dataset name (set by each id).
-    * ``size``: problems in the dataset (episode seeds wrap around it).
-    * ``dataset_seed``: reasoning-gym's dataset seed.
+    * ``size``: problems in the dataset (episode seeds wrap around it; the held-out
+      dataset has as many).
+    * ``dataset_seed``: reasoning-gym's dataset seed (the held-out dataset's is
+      ``dataset_seed + 1_000_000``).
     * ``config``: the dataset's own config fields (difficulty), as a dict.
     * ``partial_credit``: reward the scorer's partial credit (True) or only
       correct answers (False).
@@ -187,6 +199,7 @@ class ReasoningGymEnv(TextEnv):
 
     default_action_mode: ClassVar[str] = "generate"
     max_episode_steps: ClassVar[int | None] = 1
+    held_out_split: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -214,14 +227,18 @@ class ReasoningGymEnv(TextEnv):
                 f"reasoning-gym could not create dataset {dataset!r} with config {self.config}: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
+        #: reasoning-gym seed of the held-out dataset that evaluation seeds index.
+        self.held_out_dataset_seed = self.dataset_seed + HELD_OUT_SEED
+        self._held_out: Any = None  # built at the first evaluation seed
         self._requested_seed: int | None = None
         self._raw_answer: str | None = None
+        self.split = "train"  # "held_out" for evaluation seeds
         self.index = 0
         self.entry: dict[str, Any] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["dataset"] = None  # rebuilt from its arguments: datasets can be large
+        state["dataset"] = state["_held_out"] = None  # rebuilt from its arguments: can be large
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -234,11 +251,14 @@ class ReasoningGymEnv(TextEnv):
         return super().reset(seed=seed, options=options)
 
     def _reset(self, options: dict[str, Any] | None) -> tuple[str, tuple[str, ...], dict[str, Any]]:
-        if self._requested_seed is not None:
-            self.index = self._requested_seed % self.size
-        else:
+        seed, self.split = self._requested_seed, "train"
+        if seed is None:
             self.index = int(self.np_random.integers(self.size))
-        self.entry = self.dataset[self.index]
+        elif seed >= HELD_OUT_SEED:  # an evaluation seed: a problem of the held-out dataset
+            self.split, self.index = "held_out", (seed - HELD_OUT_SEED) % self.size
+        else:
+            self.index = seed % self.size
+        self.entry = self.episode_dataset[self.index]
         return to_charset(str(self.entry["question"])), (), self._info()
 
     def step(self, action: str):  # noqa: D102 - keeps the raw text so answers keep their lines
@@ -258,10 +278,21 @@ class ReasoningGymEnv(TextEnv):
         reward = score if self.partial_credit else float(score >= 1.0)
         return f"{question}\n{verdict}", (), reward, True, False, self._info(score, answer)
 
+    @property
+    def episode_dataset(self) -> Any:
+        """The reasoning-gym dataset of this episode: the training one, or the held-out one."""
+        if self.split != "held_out":
+            return self.dataset
+        if self._held_out is None:
+            config = tuple(sorted(self.config.items()))
+            seed = self.held_out_dataset_seed
+            self._held_out = _dataset(self.dataset_name, self.size, seed, config)
+        return self._held_out
+
     def score(self, answer: str) -> float:
         """The dataset's score of ``answer`` for the current problem (0 if the scorer fails on it)."""
         try:
-            score = float(self.dataset.score_answer(answer, entry=self.entry))
+            score = float(self.episode_dataset.score_answer(answer, entry=self.entry))
         except Exception:  # some scorers raise on unreadable answers
             return 0.0
         return score if np.isfinite(score) else 0.0
@@ -271,6 +302,10 @@ class ReasoningGymEnv(TextEnv):
             "success": bool(score >= 1.0),
             "score": float(score),
             "dataset": self.dataset_name,
+            "split": self.split,
+            "dataset_seed": (
+                self.held_out_dataset_seed if self.split == "held_out" else self.dataset_seed
+            ),
             "index": self.index,
         }
         if answer is not None:
@@ -282,8 +317,8 @@ class ReasoningGymEnv(TextEnv):
         return str(self.entry["answer"])
 
     def random_action(self, rng: np.random.Generator) -> str:
-        """The reference answer of a random problem of the same dataset."""
-        return str(self.dataset[int(rng.integers(self.size))]["answer"])
+        """The reference answer of a random problem of the episode's dataset."""
+        return str(self.episode_dataset[int(rng.integers(self.size))]["answer"])
 
 
 def audit_dataset(name: str, n: int = 30) -> dict[str, Any]:

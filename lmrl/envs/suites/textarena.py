@@ -57,7 +57,9 @@ class TextArenaEnv(TextAECEnv):
     ``player_0`` is TextArena's Player 0 and moves first. Each agent sees
     TextArena's own observation for it: the game prompt, the game messages
     and the current board. Seeds are TextArena's: ``reset(seed=s)`` resets the
-    game with seed ``s`` (without a seed one is drawn from ``self.np_random``).
+    game with seed ``s`` (without a seed one is drawn from ``self.np_random``);
+    the seed goes to TextArena's RNG, not to a finite pool of games, so
+    evaluation seeds (``s >= HELD_OUT_SEED``) need no held-out split.
     For ``TicTacToe-v0`` Player 0 plays O, Player 1 plays X.
 
     ## Action Space

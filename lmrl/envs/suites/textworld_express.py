@@ -13,7 +13,7 @@ import os
 import threading
 from typing import Any, ClassVar
 
-from lmrl.envs.base import TextEnv
+from lmrl.envs.base import HELD_OUT_SEED, TextEnv
 from lmrl.envs.suites import match_admissible, quote, register_suite
 from lmrl.errors import ConfigError
 
@@ -89,7 +89,11 @@ class TextWorldExpressEnv(TextEnv):
     ``reset(seed=s)`` plays game ``s % 1000`` of the fold (for the train fold,
     TextWorld-Express seed ``s`` itself); ``options={"game_seed": n}`` picks a
     TextWorld-Express seed directly; without a seed the game is drawn from
-    ``self.np_random``.
+    ``self.np_random``. Evaluation seeds (``s >= HELD_OUT_SEED``, 1,000,000;
+    see :data:`lmrl.envs.base.HELD_OUT_SEED`) of the train fold play the test
+    fold instead: game ``(s - 1_000_000) % 1000`` of it, TextWorld-Express seed
+    ``20_000 + (s - 1_000_000) % 1000``, so training and evaluation never share
+    a game. ``info["fold"]`` names the fold played, ``info["game_seed"]`` the seed.
 
     ## Action Space
     Text; the admissible actions are TextWorld-Express's ``validActions``
@@ -133,7 +137,8 @@ class TextWorldExpressEnv(TextEnv):
       dict, e.g. ``numLocations``, ``includeDoors``, ``numIngredients``,
       ``numDistractorItems`` (TextWorld-Express's defaults when empty; an unknown
       key or value raises :class:`~lmrl.errors.ConfigError` at the first reset).
-    * ``game_fold``: ``"train"``, ``"dev"`` or ``"test"``.
+    * ``game_fold``: ``"train"``, ``"dev"`` or ``"test"`` (with ``"train"``, evaluation
+      seeds play the test fold; the dev and test folds keep their own games for every seed).
     * ``max_steps``: step limit (registered: 150 for CookingWorld, whose gold paths
       reach 114 steps, 50 for the others).
     * ``invalid_action_penalty``: reward for a non-admissible action (<= 0).
@@ -151,6 +156,7 @@ class TextWorldExpressEnv(TextEnv):
 
     default_action_mode: ClassVar[str] = "choose"
     max_episode_steps: ClassVar[int | None] = 50
+    held_out_split: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -179,6 +185,7 @@ class TextWorldExpressEnv(TextEnv):
         self._loaded = False
         self._requested_seed: int | None = None
         self.game_seed: int | None = None
+        self.fold = game_fold  # the fold of this episode's game (test for evaluation seeds)
         self.history: list[str] = []  # actions sent to the simulator this episode
         self.steps = 0
         self._infos: dict[str, Any] = {}
@@ -201,7 +208,7 @@ class TextWorldExpressEnv(TextEnv):
                 )
             self._loaded = True
             if self.game_seed is not None:  # unpickled mid-episode: replay to the same state
-                self._sim.generateNewGameJSON(self.game_seed, self.game_fold, True)
+                self._sim.generateNewGameJSON(self.game_seed, self.fold, True)
                 for action in self.history:
                     self._sim.stepJSON(action)
         return self._sim
@@ -216,15 +223,19 @@ class TextWorldExpressEnv(TextEnv):
         return super().reset(seed=seed, options=options)
 
     def _reset(self, options: dict[str, Any] | None) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+        self.fold = self.game_fold
         if options and "game_seed" in options:
             self.game_seed = int(options["game_seed"])
         elif self._requested_seed is not None:
-            self.game_seed = FOLDS[self.game_fold] + self._requested_seed % SEEDS_PER_FOLD
+            seed = self._requested_seed
+            if seed >= HELD_OUT_SEED and self.game_fold == "train":  # evaluation: unseen games
+                self.fold, seed = "test", seed - HELD_OUT_SEED
+            self.game_seed = FOLDS[self.fold] + seed % SEEDS_PER_FOLD
         else:
-            self.game_seed = FOLDS[self.game_fold] + int(self.np_random.integers(SEEDS_PER_FOLD))
+            self.game_seed = FOLDS[self.fold] + int(self.np_random.integers(SEEDS_PER_FOLD))
         self.history, self.steps = [], 0
         sim = self._simulator()
-        self._infos = self._parse(sim.generateNewGameJSON(self.game_seed, self.game_fold, True))
+        self._infos = self._parse(sim.generateNewGameJSON(self.game_seed, self.fold, True))
         self._infos["taskDescription"] = str(sim.getTaskDescription())
         self._gold = [str(a) for a in sim.getGoldActionSequence()]
         self._on_gold_path, self._gold_pos = True, 0
@@ -282,6 +293,7 @@ class TextWorldExpressEnv(TextEnv):
             "failure": bool(self._infos.get("taskfailure", False)),
             "score": float(self._infos.get("score", 0.0)),
             "game_seed": self.game_seed,
+            "fold": self.fold,
             "steps": self.steps,
             "invalid_action": invalid,
         }

@@ -21,6 +21,7 @@ from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from lmrl.envs.adapter import AdapterConfig, TokenizedEnv
+from lmrl.envs.base import HELD_OUT_SEED
 from lmrl.errors import ConfigError
 from lmrl.pipelines.config import RunConfig
 from lmrl.pipelines.policy_setup import adapter_config, is_pretrained, learning_rate, lora_settings
@@ -82,6 +83,9 @@ class RLlibTextEnv(TokenizedEnv):
         episode = self._episode
         self._episode += 1
         episode_seed = int(np.random.SeedSequence([self._base % 2**32, self._group, episode]).generate_state(1)[0])
+        # Seeds from HELD_OUT_SEED on are evaluation's (a suite's test fold or held-out dataset).
+        if getattr(self.env.unwrapped, "held_out_split", False):
+            episode_seed %= HELD_OUT_SEED
         obs, info = super().reset(seed=episode_seed, options=options)
         return obs, {**info, GROUP_INFO: f"{self._base}/{self._group}/{episode}"}
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from lmrl.envs.base import HELD_OUT_SEED
 from lmrl.errors import ConfigError, RunError
 from lmrl.pipelines.config import RunConfig
 from lmrl.pipelines.run_dir import (
@@ -306,6 +307,11 @@ def _finish(cfg: RunConfig, run: Path, model_path: str, weights: dict, state: di
     if cfg.run.eval_episodes:
         from lmrl.pipelines.evaluate import evaluate
 
-        summary["eval"] = evaluate(str(export_dir), n=cfg.run.eval_episodes, seed=cfg.run.seed + 1_000_000, out_dir=str(run / "eval"))
+        summary["eval"] = evaluate(
+            str(export_dir),
+            n=cfg.run.eval_episodes,
+            seed=cfg.run.seed + HELD_OUT_SEED,
+            out_dir=str(run / "eval"),
+        )
     write_json(run / SUMMARY_FILE, summary)
     return run

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import pickle
 
 import pytest
 
 import lmrl
 from lmrl.envs import ExpertAgent, RandomAgent, run_episodes
+from lmrl.envs.base import HELD_OUT_SEED
 from lmrl.envs.checks import MALFORMED_ACTIONS, check_env_id
 from lmrl.errors import ConfigError
 
@@ -64,6 +66,33 @@ def test_seed_is_the_datasets_index_and_reward_is_its_scorer():
     _, reward, _, _, info = env.step(f"  {entry['answer']} ")
     assert reward == 1.0 and info["success"]
     env.close()
+
+
+def test_held_out_seeds_index_the_held_out_dataset():
+    env = lmrl.envs.make("rg/leg_counting-v0", size=50)
+    obs, info = env.reset(seed=HELD_OUT_SEED)
+    train = reasoning_gym.create_dataset("leg_counting", size=50, seed=0)
+    held = reasoning_gym.create_dataset("leg_counting", size=50, seed=HELD_OUT_SEED)
+    assert obs["text"] == held[0]["question"] != train[0]["question"]
+    assert (info["split"], info["dataset_seed"], info["index"]) == ("held_out", HELD_OUT_SEED, 0)
+    assert env.unwrapped.expert_action() == str(held[0]["answer"])
+    assert env.step(str(held[0]["answer"]))[1] == 1.0  # scored against the held-out problem
+    assert not {held[i]["question"] for i in range(50)} & {train[i]["question"] for i in range(50)}
+    _, info = env.reset(seed=HELD_OUT_SEED + 57)  # wraps inside the held-out dataset
+    assert (info["split"], info["index"]) == ("held_out", 7)
+    obs, info = env.reset(seed=HELD_OUT_SEED - 1)  # the last training seed: unchanged
+    assert obs["text"] == train[(HELD_OUT_SEED - 1) % 50]["question"]
+    assert (info["split"], info["dataset_seed"], info["index"]) == ("train", 0, 49)
+    other = lmrl.envs.make("rg/leg_counting-v0", size=50, dataset_seed=3)
+    _, info = other.reset(seed=HELD_OUT_SEED)
+    assert info["dataset_seed"] == 3 + HELD_OUT_SEED == other.unwrapped.held_out_dataset_seed
+
+
+def test_held_out_env_pickles_without_its_datasets():
+    env = lmrl.envs.make("rg/leg_counting-v0", size=50).unwrapped
+    env.reset(seed=HELD_OUT_SEED + 2)
+    copy = pickle.loads(pickle.dumps(env))
+    assert copy.entry == env.entry and copy.episode_dataset is env.episode_dataset  # the cache
 
 
 def test_partial_credit_off_rewards_only_correct_answers():

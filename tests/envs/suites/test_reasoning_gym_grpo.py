@@ -41,6 +41,8 @@ def test_example_grpo_groups_answer_one_question_and_train(ray_session, tiny_mod
     # The 8 envs of a group were reset with one seed: the same reasoning-gym problem ...
     questions = {key: {info["index"] for info in g} for key, g in groups.items()}
     assert all(len(q) == 1 for q in questions.values()), questions
+    # GRPO draws episode seeds from 0..2**32: they stay training seeds (the training dataset).
+    assert {info["split"] for g in groups.values() for info in g} == {"train"}
     assert all(len(p) == 1 for p in prompts.values())  # the policy saw one prompt per group
     # ... and groups differ (10,000 problems: two groups on one problem would be a seeding bug).
     assert len({next(iter(q)) for q in questions.values()}) == len(groups), questions

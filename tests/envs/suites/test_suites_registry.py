@@ -88,3 +88,31 @@ def test_cli_reaches_suite_ids_through_the_entry_points(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "all 8 checks passed" in proc.stdout
+
+
+def test_training_runs_evaluate_on_held_out_seeds():
+    """`lmrl train`'s final evaluation starts at run.seed + HELD_OUT_SEED, the seeds the suites
+    map to their held-out splits (read from the source: importing the loop needs Ray)."""
+    import ast
+    from pathlib import Path
+
+    from lmrl.envs.base import HELD_OUT_SEED
+
+    assert HELD_OUT_SEED == 1_000_000  # the results' `lmrl eval --seed 1000000` rows use it
+    source = Path(lmrl.__file__).with_name("pipelines").joinpath("rl", "loop.py").read_text()
+    tree = ast.parse(source)
+    imported = {
+        (node.module, alias.name)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert ("lmrl.envs.base", "HELD_OUT_SEED") in imported
+    seeds = [
+        ast.unparse(kw.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "evaluate"
+        for kw in node.keywords
+        if kw.arg == "seed"
+    ]
+    assert seeds == ["cfg.run.seed + HELD_OUT_SEED"]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import pickle
 
 import pytest
 
 import lmrl
 from lmrl.envs import ExpertAgent, RandomAgent, run_episodes
+from lmrl.envs.base import HELD_OUT_SEED
 from lmrl.envs.checks import MALFORMED_ACTIONS, check_env_id
 from lmrl.envs.suites import textworld_express as twx
 from lmrl.errors import ConfigError
@@ -41,6 +43,41 @@ def test_seed_is_the_suites_game_seed():
     assert info["game_seed"] == 123
     env.close()
     dev.close()
+
+
+def test_held_out_seeds_play_the_test_fold():
+    env = lmrl.envs.make("twx/SimonSays-v0")
+    train, info = env.reset(seed=0)
+    assert (info["fold"], info["game_seed"]) == ("train", 0)
+    held, info = env.reset(seed=HELD_OUT_SEED)
+    assert (info["fold"], info["game_seed"]) == ("test", 20_000)
+    assert held["text"] != train["text"]
+    test = lmrl.envs.make("twx/SimonSays-v0", game_fold="test")
+    assert test.reset(seed=0)[0] == held  # the test fold's game 0, as the test fold plays it
+    _, info = env.reset(seed=HELD_OUT_SEED + 1007)  # wraps inside the test fold
+    assert (info["fold"], info["game_seed"]) == ("test", 20_007)
+    _, info = env.reset(seed=HELD_OUT_SEED - 1)  # the last training seed: unchanged
+    assert (info["fold"], info["game_seed"]) == ("train", 999)
+    _, info = env.reset(options={"game_seed": 5})
+    assert (info["fold"], info["game_seed"]) == ("train", 5)
+    dev = lmrl.envs.make("twx/SimonSays-v0", game_fold="dev")  # an explicit fold keeps its games
+    _, info = dev.reset(seed=HELD_OUT_SEED + 7)
+    assert (info["fold"], info["game_seed"]) == ("dev", 10_007)
+    for e in (env, test, dev):
+        e.close()
+
+
+def test_held_out_episode_survives_pickling():
+    """An env unpickled mid-episode replays its game in the fold it was played in."""
+    env = lmrl.envs.make("twx/SimonSays-v0").unwrapped
+    env.reset(seed=HELD_OUT_SEED)
+    first = env.expert_action()
+    env.step(first)
+    copy = pickle.loads(pickle.dumps(env))
+    assert copy.step(env.expert_action()) == env.step(env.expert_action())
+    assert copy.fold == "test" and copy.history == env.history
+    env.close()
+    copy.close()
 
 
 def test_same_seed_same_game_different_seed_other_game():
