@@ -25,6 +25,7 @@ from lmrl.envs.base import TextEnv
 from lmrl.envs.catalog import (
     ENV_KINDS,
     EnvKind,
+    agent_instructions,
     env_info,
     env_kind,
     list_envs,
@@ -44,6 +45,7 @@ __all__ = [
     "RandomAgent",
     "RolloutReport",
     "TextEnv",
+    "agent_instructions",
     "env_info",
     "env_kind",
     "list_envs",

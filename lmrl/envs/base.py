@@ -78,6 +78,23 @@ class TextEnv(gym.Env[dict, str]):
     dialogue: ClassVar[bool] = False
     held_out_split: ClassVar[bool] = False
 
+    @classmethod
+    def agent_instructions(cls, **kwargs: Any) -> str | None:
+        """What the agent must do, for a chat prompt's system message; None: from the docstring.
+
+        By default (None) the system message is built from the class docstring's
+        summary, ``## Description`` and ``## Rewards``
+        (:func:`lmrl.envs.adapter.env_instructions`), which suits envs whose
+        docstring speaks about the task. Envs whose docstring is written for
+        developers (a suite adapter's seeds, folds and arguments) return the
+        agent-facing text here instead, whole, last line included.
+
+        Args:
+            **kwargs: The env's constructor arguments (the registered ones,
+                updated with the user's ``env.kwargs``).
+        """
+        return None
+
     def __init__(self, render_mode: str | None = None) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(

@@ -388,6 +388,26 @@ def list_envs(
     return sorted(ids)
 
 
+def agent_instructions(env_id: str, env_kwargs: dict[str, Any] | None = None) -> str | None:
+    """The env's own agent-facing instructions (``agent_instructions`` on its class), or None.
+
+    None means the env has none of its own: chat prompts then build the system
+    message from its docstring (:func:`lmrl.envs.adapter.env_instructions`).
+
+    Args:
+        env_id: A catalog id.
+        env_kwargs: The user's env arguments, applied over the registered ones.
+
+    Raises:
+        UnknownEnvError: The id is not in the catalog (or its suite is not installed).
+    """
+    entry = _entry(env_id)
+    method = getattr(entry.env_class, "agent_instructions", None)
+    if not callable(method):
+        return None
+    return method(**{**dict(entry.kwargs), **dict(env_kwargs or {})})
+
+
 def env_info(env_id: str) -> dict[str, Any]:
     """What the catalog knows about an env, without making it.
 

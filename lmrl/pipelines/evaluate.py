@@ -170,6 +170,14 @@ def evaluate(
         lmrl.envs.make(cfg.env.id, **cfg.env.kwargs).close()
         name = Path(str(path)).name or str(path)
         out = out_dir or str(Path("runs") / f"zero-shot-{name}-{cfg.env.id.replace('/', '-')}")
+        if lmrl.envs.env_kind(cfg.env.id) != "single":  # the model in every seat
+            agents = list(lmrl.envs.make(cfg.env.id, **cfg.env.kwargs).possible_agents)
+            plan = {"env_id": cfg.env.id, "env_kwargs": dict(cfg.env.kwargs),
+                    "policies": dict.fromkeys(agents, "policy"), "scripted": {}}  # fmt: skip
+            return evaluate_multiagent(
+                str(path), n=n, seed=seed, out_dir=out, plan=plan,
+                policies={"policy": zero_shot_policy(cfg)}, sampled=sampled,
+            )  # fmt: skip
         return _evaluate_policy(
             zero_shot_policy(cfg), str(path), cfg.env.id, dict(cfg.env.kwargs), n, seed, Path(out), transcripts, sampled
         )
@@ -177,7 +185,7 @@ def evaluate(
         raise PolicyError("--set applies to zero-shot evaluation of a model only; a trained policy keeps its settings")
     for candidate in (Path(path), Path(path) / "export"):
         if (candidate / MULTIAGENT_FILE).is_file():
-            return evaluate_multiagent(candidate, n=n, seed=seed, out_dir=out_dir)
+            return evaluate_multiagent(candidate, n=n, seed=seed, out_dir=out_dir, sampled=sampled)
     policy_dir = resolve_policy_dir(path)
     policy = TextPolicy.from_pretrained(policy_dir)
     env_id = env_id or policy.meta.get("env_id")
@@ -188,7 +196,9 @@ def evaluate(
     if lmrl.envs.env_kind(env_id) != "single":
         agents = list(lmrl.envs.make(env_id, **env_kwargs).possible_agents)
         plan = {"env_id": env_id, "env_kwargs": env_kwargs, "policies": dict.fromkeys(agents, "policy"), "scripted": {}}
-        return evaluate_multiagent(policy_dir, n=n, seed=seed, out_dir=out_dir, plan=plan, policies={"policy": policy})
+        return evaluate_multiagent(
+            policy_dir, n=n, seed=seed, out_dir=out_dir, plan=plan, policies={"policy": policy}, sampled=sampled
+        )
     lmrl.envs.make(env_id, **env_kwargs).close()  # unknown id -> clear error before any work
     out = Path(out_dir) if out_dir else policy_dir.parent / "eval"
     return _evaluate_policy(policy, str(policy_dir), env_id, env_kwargs, n, seed, out, transcripts, sampled)
@@ -261,6 +271,7 @@ def evaluate_multiagent(
     out_dir: str | None = None,
     plan: dict[str, Any] | None = None,
     policies: dict[str, TextPolicy] | None = None,
+    sampled: bool = True,
 ) -> dict[str, Any]:
     """Evaluates a multi-agent run's policies, seat by seat.
 
@@ -277,6 +288,7 @@ def evaluate_multiagent(
         plan: A seat plan to use instead of the export's (``env_id``, ``env_kwargs``,
             ``policies``: agent -> policy id, ``scripted``: agent -> random|expert).
         policies: The policies of ``plan``, by id (default: loaded from ``export_dir/<id>``).
+        sampled: Also play the seat plan with the policies sampled (False: greedy only).
     """
     from lmrl.envs.multiagent import ExpertMultiAgent, RandomMultiAgent
 
@@ -297,7 +309,8 @@ def evaluate_multiagent(
 
     llm_agents = sorted(plan["policies"])
     trained = run_episodes(env_id, seat_plan(True, None), n, seed, kwargs)
-    sampled = run_episodes(env_id, seat_plan(False, None), n, seed, kwargs)
+    with_sampled = sampled
+    sampled = run_episodes(env_id, seat_plan(False, None), n, seed, kwargs) if with_sampled else None
     versus_random = {}
     for agent in llm_agents:
         players = {a: RandomMultiAgent(seed + i) for i, a in enumerate(sorted(set(plan["policies"]) | set(plan["scripted"])))}
@@ -318,8 +331,8 @@ def evaluate_multiagent(
         "seat_plan": {**plan["policies"], **{a: f"scripted:{k}" for a, k in plan["scripted"].items()}},
         "greedy_success_rate": mean(trained, lambda r, a: r.success_rate(a)),
         "greedy_mean_return": mean(trained, lambda r, a: r.mean_return(a)),
-        "sampled_success_rate": mean(sampled, lambda r, a: r.success_rate(a)),
-        "sampled_mean_return": mean(sampled, lambda r, a: r.mean_return(a)),
+        "sampled_success_rate": mean(sampled, lambda r, a: r.success_rate(a)) if sampled else None,
+        "sampled_mean_return": mean(sampled, lambda r, a: r.mean_return(a)) if sampled else None,
         "random_success_rate": mean(random_, lambda r, a: r.success_rate(a)),
         "random_mean_return": mean(random_, lambda r, a: r.mean_return(a)),
         "expert_success_rate": mean(expert, lambda r, a: r.success_rate(a)),

@@ -106,6 +106,20 @@ def resolve_auto(cfg: RunConfig) -> RunConfig:
     return RunConfig.model_validate(data)
 
 
+def chat_system_message(env_id: str, env_kwargs: dict[str, Any] | None = None) -> str:
+    """The chat system message for an env: its own agent instructions, else built from its docstring.
+
+    Suite adapters, whose docstrings are written for developers (seeds, folds),
+    give agent-facing text (``TextEnv.agent_instructions``); lmrl's own envs
+    describe the task in their docstrings (:func:`lmrl.envs.adapter.env_instructions`).
+    """
+    import lmrl.envs
+    from lmrl.envs.adapter import env_instructions
+
+    own = lmrl.envs.agent_instructions(env_id, env_kwargs)
+    return own if own is not None else env_instructions(env_doc(env_id))
+
+
 def adapter_config(cfg: RunConfig) -> AdapterConfig:
     """The adapter implied by the policy section: shapes, prompt rendering, candidate scoring.
 
@@ -113,8 +127,6 @@ def adapter_config(cfg: RunConfig) -> AdapterConfig:
     system message comes from the env's documentation; the codec falls back to
     the plain prompt when the tokenizer has no chat template.
     """
-    from lmrl.envs.adapter import env_instructions
-
     p = resolve_auto(cfg).policy
     return AdapterConfig(
         action_mode=p.action_mode,
@@ -122,7 +134,7 @@ def adapter_config(cfg: RunConfig) -> AdapterConfig:
         max_new_tokens=p.max_new_tokens,
         max_candidates=p.max_candidates,
         max_candidate_tokens=p.max_candidate_tokens,
-        chat_system=env_instructions(env_doc(cfg.env.id)) if p.chat else None,
+        chat_system=chat_system_message(cfg.env.id, dict(cfg.env.kwargs)) if p.chat else None,
         choice_scoring=p.choice_scoring,
         choice_temperature=p.choice_temperature,
         multi_turn=bool(p.chat and p.multi_turn),

@@ -86,3 +86,48 @@ def test_dqn_trains_the_whole_lm_and_refuses_lora():
     assert lora_settings(cfg) is None
     with pytest.raises(ValueError, match=r"policy.lora.enabled \(true\) is supported with PPO and APPO only"):
         RunConfig.model_validate({"policy": {"lora": {"enabled": True}}, "algorithm": {"name": "DQN"}})
+
+
+def test_a_bare_model_evaluates_zero_shot_in_every_seat_of_a_multi_agent_env(tiny_model_dir, tmp_path):
+    from lmrl.pipelines.evaluate import evaluate
+
+    report = evaluate(tiny_model_dir, "lmrl/TicTacToe-v0", n=2, seed=5, out_dir=str(tmp_path / "zs"), sampled=False)
+    assert report["multiagent"] and report["seat_plan"] == {"player_0": "policy", "player_1": "policy"}
+    assert set(report["per_agent"]) == {"player_0", "player_1"} and report["sampled_success_rate"] is None
+    assert all(0.0 <= r["vs_random_success_rate"] <= 1.0 for r in report["per_agent"].values())
+    assert (tmp_path / "zs" / "eval.json").is_file()
+
+
+def test_suite_envs_give_agent_facing_system_messages_and_lmrl_envs_their_docs():
+    import pytest
+
+    import lmrl.envs
+    from lmrl.envs.adapter import env_instructions
+    from lmrl.errors import UnknownEnvError
+    from lmrl.pipelines.policy_setup import chat_system_message
+
+    # lmrl's own envs: the docstring's task sections (no agent_instructions of their own).
+    maze = chat_system_message("lmrl/Maze-v0")
+    assert maze == env_instructions(lmrl.envs.env_info("lmrl/Maze-v0")["doc"])
+    # Suites: the game and how a turn goes, none of the adapter's seeds, folds or arguments.
+    suites = {
+        "twx/SimonSays-v0": "You are playing Simon Says, a TextWorld-Express text game",
+        "babyai/GoToObj-v0": "You are an agent in a grid world (BabyAI)",
+        "textarena/TicTacToe-v0": "You are a player in a two-player TextArena game",
+        "rg/leg_counting-v0": "Solve the problem in the user message.",
+    }
+    for env_id, start in suites.items():
+        text = chat_system_message(env_id)
+        assert text.startswith(start), (env_id, text)
+        assert not any(word in text for word in ("seed", "fold", "HELD_OUT", "kwargs", "``")), (env_id, text)
+        assert len(text) < 700 and text.endswith("only."), (env_id, text)
+    # The user's env arguments reach the text (registered ones merged with them).
+    assert "after 12 steps" in chat_system_message("twx/Coin-v0", {"max_steps": 12})
+    assert "partial credit" not in chat_system_message("rg/leg_counting-v0", {"partial_credit": False})
+    # What a chat policy is given is that message.
+    cfg = RunConfig.model_validate(
+        {"env": {"id": "twx/SimonSays-v0"}, "policy": {"model": "smollm2-135m-instruct"}}
+    )
+    assert adapter_config(cfg).chat_system == chat_system_message("twx/SimonSays-v0")
+    with pytest.raises(UnknownEnvError, match="Did you mean"):
+        chat_system_message("twx/SimonSay-v0")

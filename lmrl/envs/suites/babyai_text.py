@@ -170,6 +170,22 @@ class BabyAITextEnv(TextEnv):
     default_action_mode: ClassVar[str] = "choose"
     max_episode_steps: ClassVar[int | None] = None  # the level's own
 
+    @classmethod
+    def agent_instructions(cls, **_: Any) -> str:
+        """The chat system message: the grid world, the view's wording and the six actions."""
+        return (
+            "You are an agent in a grid world (BabyAI). Carry out the mission given as the "
+            "goal of the agent, such as going to an object, picking it up or opening a door.\n\n"
+            "Each turn you are told what you see ahead of you: walls and objects, each with its "
+            "position relative to you (steps left or right, steps forward). 'turn left' and "
+            "'turn right' turn you on the spot, 'go forward' moves you one step ahead, 'pick up' "
+            "takes the object just in front of you, 'drop' puts down what you carry, 'toggle' "
+            "opens the door just in front of you.\n\n"
+            "Rewards: 1 when the mission is done, less the more steps it took; 0 if it is not "
+            "done in time.\n\n"
+            "Answer with the action only."
+        )
+
     def __init__(
         self,
         level: str = "GoToLocal",

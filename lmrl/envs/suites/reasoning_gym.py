@@ -201,6 +201,19 @@ class ReasoningGymEnv(TextEnv):
     max_episode_steps: ClassVar[int | None] = 1
     held_out_split: ClassVar[bool] = True
 
+    @classmethod
+    def agent_instructions(cls, partial_credit: bool = True, **_: Any) -> str:
+        """The chat system message: answer the problem, in the form it asks for."""
+        rewards = (
+            "1 for a correct answer, partial credit for some near answers, else 0"
+            if partial_credit
+            else "1 for a correct answer, else 0"
+        )
+        return (
+            "Solve the problem in the user message. Give the final answer in the form the "
+            f"problem asks for.\n\nRewards: {rewards}.\n\nAnswer with the final answer only."
+        )
+
     def __init__(
         self,
         dataset: str = "leg_counting",

@@ -118,6 +118,18 @@ class TextArenaEnv(TextAECEnv):
     default_action_mode: ClassVar[str] = "choose"
     max_episode_steps: ClassVar[int | None] = 27
 
+    @classmethod
+    def agent_instructions(cls, **_: Any) -> str:
+        """The chat system message: a two-player game, a move a turn (the game's prompt says which)."""
+        return (
+            "You are a player in a two-player TextArena game. Each turn you see the game's "
+            "prompt, its messages and the board, then choose your move from the available "
+            "moves.\n\n"
+            "Rewards: +1 for a win, -1 for a loss, 0 for a draw, when the game ends; an illegal "
+            "move costs 0.1, and a second one loses the game.\n\n"
+            "Answer with the move only."
+        )
+
     def __init__(
         self,
         game: str = "TicTacToe-v0",

@@ -28,6 +28,23 @@ GAMES: dict[str, str] = {
     "SimonSays": "simonsays",
     "PeckingOrder": "peckingorder",
 }
+#: game -> (name, task) for the agent's chat system message (``agent_instructions``); the
+#: observation starts with the game's own task description as well.
+AGENT_TASKS: dict[str, tuple[str, str]] = {
+    "cookingworld": ("CookingWorld", "find the recipe in the cookbook, gather and prepare its "
+                     "ingredients as it says, then eat the meal"),
+    "twc": ("TextWorld Commonsense", "pick up the objects that are out of place and put each one "
+            "where it usually belongs"),
+    "coin": ("Coin", "search the rooms for the coin and take it"),
+    "mapreader": ("MapReader", "use the map to find the coin, take it and put it into the box"),
+    "arithmetic": ("Arithmetic", "solve the math problem, then put the object whose quantity is "
+                   "the answer into the box"),
+    "sorting": ("Sorting", "put the objects into the box one at a time, from the smallest "
+                "quantity to the largest"),
+    "simonsays": ("Simon Says", "do exactly what Simon says, one order at a time"),
+    "peckingorder": ("PeckingOrder", "read the instructions book and carry out its steps in order"),
+}  # fmt: skip
+
 #: First seed of each fold; every fold has :data:`SEEDS_PER_FOLD` games.
 FOLDS: dict[str, int] = {"train": 0, "dev": 10_000, "test": 20_000}
 SEEDS_PER_FOLD = 1000
@@ -157,6 +174,24 @@ class TextWorldExpressEnv(TextEnv):
     default_action_mode: ClassVar[str] = "choose"
     max_episode_steps: ClassVar[int | None] = 50
     held_out_split: ClassVar[bool] = True
+
+    @classmethod
+    def agent_instructions(cls, game: str = "coin", max_steps: int = 50, **_: Any) -> str:
+        """The chat system message: the game and how a turn goes, not the adapter's seeds and folds.
+
+        Example:
+            >>> print(TextWorldExpressEnv.agent_instructions(game="simonsays").splitlines()[0])
+            You are playing Simon Says, a TextWorld-Express text game: do exactly what Simon says, one order at a time.
+        """
+        name, task = AGENT_TASKS.get(game, (game, "carry out the task the game describes"))
+        return (
+            f"You are playing {name}, a TextWorld-Express text game: {task}.\n\n"
+            "Each turn you read the task, what just happened, the room you are in and your "
+            "inventory, then choose one of the listed actions.\n\n"
+            "Rewards: the game's score (0 to 1) rises as you complete the task. The game ends "
+            f"when the task is done or failed, or after {max_steps} steps.\n\n"
+            "Answer with the action only."
+        )
 
     def __init__(
         self,
