@@ -4,7 +4,7 @@
 |---|---|---|---|
 | TextWorld-Express | ``twx/CookingWorld-v0``, ``twx/Coin-v0``, ... | ``twx`` | :mod:`.textworld_express` |
 | BabyAI-Text (GLAM) | ``babyai/GoToLocal-v0``, ... | ``babyai`` | :mod:`.babyai_text` |
-| TextArena | ``textarena/TicTacToe-v0`` (multi-agent) | ``textarena`` | :mod:`.textarena` |
+| TextArena | ``textarena/Nim-v0``, ``textarena/FrozenLake-v0``, ... | ``textarena`` | :mod:`.textarena` |
 | reasoning-gym | ``rg/leg_counting-v0``, ... | ``reasoning-gym`` | :mod:`.reasoning_gym` |
 
 Each suite module has a ``register_envs()`` function, named in lmrl's own

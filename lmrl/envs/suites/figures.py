@@ -6,9 +6,10 @@ Usage::
 
 Episode ``i`` of every id is reset with seed ``i`` (for the suites, the
 suite's own seed: TextWorld-Express game ``i``, minigrid seed ``i``,
-reasoning-gym problem ``i``). Single-agent ids run :class:`~lmrl.envs.RandomAgent`
-(seed 0) and :class:`~lmrl.envs.ExpertAgent`; TextArena games run the expert
-in each seat against the random agent, and random against random.
+reasoning-gym problem ``i``). Single-agent ids (TextArena's one-player games
+too) run :class:`~lmrl.envs.RandomAgent` (seed 0) and :class:`~lmrl.envs.ExpertAgent`;
+TextArena's two-player games run the expert in each seat against the random
+agent, random against random, and expert against expert.
 """
 
 from __future__ import annotations
@@ -70,13 +71,19 @@ def single_agent_rows(suite: str, episodes: int, only: Sequence[str] = ()) -> li
     return rows
 
 
-def multi_agent_rows(episodes: int) -> list[str]:
-    """Markdown rows ``| id | seats | player_0 success | player_1 success |`` for TextArena."""
+def multi_agent_rows(episodes: int, only: Sequence[str] = ()) -> list[str]:
+    """Markdown rows ``| id | seats | player_0 success | player_1 success |`` for TextArena.
+
+    Args:
+        episodes: Episodes per seating and id (seeds ``0 .. episodes - 1``).
+        only: If given, just these ids.
+    """
     from lmrl.envs.multiagent import ExpertMultiAgent, RandomMultiAgent
 
     rows = []
     multi_agent_ids = lmrl.envs.list_envs(kinds=("aec", "parallel"))
-    for env_id in [e for e in multi_agent_ids if e.startswith("textarena/")]:
+    ids = [e for e in multi_agent_ids if e.startswith("textarena/")]
+    for env_id in [e for e in ids if e in only] if only else ids:
         seatings = {
             "random vs random": {"player_0": RandomMultiAgent(0), "player_1": RandomMultiAgent(1)},
             "expert vs random": {"player_0": ExpertMultiAgent(), "player_1": RandomMultiAgent(1)},
@@ -101,15 +108,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", default=(), metavar="ID", help="just these ids")
     args = parser.parse_args(argv)
     for suite in args.suites:
-        if suite == "textarena":
+        if suite == "textarena":  # two-player games; the one-player ones follow
             print("| id | seats (player_0 vs player_1) | player_0 success | player_1 success |")
             print("|---|---|---|---|")
-            print("\n".join(multi_agent_rows(args.episodes)))
-        else:
+            print("\n".join(multi_agent_rows(args.episodes, args.only)))
+            print()
+        rows = single_agent_rows(suite, args.episodes, args.only)
+        if rows or suite != "textarena":
             print("| id | arguments | random | expert | expert mean steps | seconds |")
             print("|---|---|---|---|---|---|")
-            print("\n".join(single_agent_rows(suite, args.episodes, args.only)))
-        print()
+            print("\n".join(rows))
+            print()
     return 0
 
 

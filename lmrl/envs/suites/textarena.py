@@ -1,45 +1,54 @@
-"""TextArena two-player games as lmrl multi-agent (PettingZoo AEC) envs: ``textarena/TicTacToe-v0``.
+"""TextArena games as lmrl envs: two-player games (PettingZoo AEC) and one-player ones (Gymnasium).
 
 TextArena (Guertler et al., 2025; MIT) is a collection of text games for
 LLMs. Its API is its own (``reset(num_players, seed)``, ``get_observation()``,
 ``step(text)``, ``close()``); this module puts a game's ``-train`` variant
-(its observation is the prompt, the game messages and the current board;
-actions are bracketed, ``[4]``) behind lmrl's multi-agent contract, so it
-trains through the same path as ``lmrl/TicTacToe-v0``.
+(its observation is the prompt, the game messages and, for board games, the
+current board; actions are bracketed, ``[4]``) behind lmrl's contracts:
+:class:`TextArenaEnv` for two-player games (``textarena/TicTacToe-v0``, ...;
+they train through the same path as ``lmrl/TicTacToe-v0``) and
+:class:`TextArenaPuzzleEnv` for one-player games (``textarena/FrozenLake-v0``,
+...). Both share :class:`_Arena`, the TextArena game behind them. What lmrl adds
+to each game (its admissible moves where the board does not list them, a
+scripted expert, a random move for free-text games) is in :data:`GAMES`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import inspect
+import itertools
+import random
 import re
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache, reduce
+from operator import xor
 from typing import Any, ClassVar
 
+import numpy as np
+
+from lmrl.envs.base import TextEnv
 from lmrl.envs.multiagent.base import TextAECEnv
 from lmrl.envs.suites import quote, register_suite
 from lmrl.errors import ConfigError
 
-_MOVES = re.compile(r"Available Moves:([^\n]*)")
-_BRACKETED = re.compile(r"'(\[[^\]]*\])'")
-
-
-def _tictactoe_expert(state: Any, player: int) -> str:
-    """Minimax for TextArena's tic-tac-toe (player 0 is O and moves first)."""
-    from lmrl.envs.multiagent.tictactoe import best_cell
-
-    board = tuple(cell for row in state.game_state["board"] for cell in row)
-    return f"[{best_cell(board, 'O' if player == 0 else 'X')}]"
-
-
-#: Games registered as ``textarena/<game>``: TextArena id -> scripted expert (or ``None``).
-GAMES: dict[str, Callable[[Any, int], str] | None] = {"TicTacToe-v0": _tictactoe_expert}
-#: lmrl id -> (entry point, kwargs); multi-agent entry points take no kwargs, so one class a game.
-ENV_IDS: dict[str, tuple[str, dict]] = {
-    "textarena/TicTacToe-v0": ("lmrl.envs.suites.textarena:TicTacToeArenaEnv", {}),
-}
+#: Lines that list the legal moves, in the games' own words (the last one in a view counts).
+_MOVES = re.compile(
+    r"(?:Available Moves|Available Actions|Valid moves|Your available actions are"
+    r"|Your remaining hand):([^\n]*)",
+    re.IGNORECASE,
+)
+_BRACKETED = re.compile(r"\[[^\[\]\n]*\]")
+#: Characters TextArena prints that are outside lmrl's charset, and their ASCII stand-ins.
+_ASCII = str.maketrans(
+    {"\u2013": "-", "\u2014": "-", "\u2192": "->", "\u2264": "<=", "\u2265": ">="}
+)
 
 
 def available_moves(text: str) -> tuple[str, ...]:
-    """The moves a TextArena board lists (``Available Moves: '[0]', '[4]'``), or ``()``."""
+    """The moves a TextArena view lists last (``Available Moves: '[0]', '[4]'``), or ``()``."""
     found = _MOVES.findall(text)
     return tuple(_BRACKETED.findall(found[-1])) if found else ()
 
@@ -47,25 +56,554 @@ def available_moves(text: str) -> tuple[str, ...]:
 def _printable(text: str) -> str:
     from lmrl.envs.base import CHARSET
 
+    text = text.translate(_ASCII)
     return "".join(ch if ch in CHARSET and ch not in "\x0b\x0c\r" else "?" for ch in text)
 
 
-class TextArenaEnv(TextAECEnv):
+# --- what lmrl adds to each game: moves, experts, random moves ------------------------------
+# Each function takes the TextArena game itself (unwrapped: ``core.state.game_state`` is
+# its state) and, for two-player games, the player (0 or 1).
+
+
+def _tictactoe_expert(core: Any, player: int) -> str:
+    """Minimax for TextArena's tic-tac-toe (player 0 is O and moves first)."""
+    from lmrl.envs.multiagent.tictactoe import best_cell
+
+    board = tuple(cell for row in core.state.game_state["board"] for cell in row)
+    return f"[{best_cell(board, 'O' if player == 0 else 'X')}]"
+
+
+def _four_in_a_row(board: list[list[str]], row: int, col: int) -> bool:
+    disc, rows, cols = board[row][col], len(board), len(board[0])
+    for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        count = 1
+        for sign in (1, -1):
+            r, c = row + sign * dr, col + sign * dc
+            while 0 <= r < rows and 0 <= c < cols and board[r][c] == disc:
+                count, r, c = count + 1, r + sign * dr, c + sign * dc
+        if count >= 4:
+            return True
+    return False
+
+
+def _drop_wins(board: list[list[str]], col: int, disc: str) -> bool:
+    """Whether dropping ``disc`` into ``col`` connects four (the board is left as it was)."""
+    row = max(r for r in range(len(board)) if board[r][col] == ".")
+    board[row][col] = disc
+    try:
+        return _four_in_a_row(board, row, col)
+    finally:
+        board[row][col] = "."
+
+
+def _connect_four_moves(core: Any, player: int) -> tuple[str, ...]:
+    top = core.state.game_state["board"][0]
+    return tuple(f"[col {c}]" for c in range(len(top)) if top[c] == ".")
+
+
+def _connect_four_expert(core: Any, player: int) -> str:
+    """Wins if it can, else blocks a win, else avoids giving one away; centre columns first."""
+    board = [list(row) for row in core.state.game_state["board"]]
+    me, them = ("X", "O") if player == 0 else ("O", "X")
+    middle = len(board[0]) // 2
+    cols = sorted(
+        (c for c in range(len(board[0])) if board[0][c] == "."), key=lambda c: abs(c - middle)
+    )
+    for disc in (me, them):
+        for c in cols:
+            if _drop_wins(board, c, disc):
+                return f"[col {c}]"
+    safe = [c for c in cols if not _gives_a_win(board, c, me, them)]
+    return f"[col {(safe or cols)[0]}]"
+
+
+def _gives_a_win(board: list[list[str]], col: int, me: str, them: str) -> bool:
+    """Whether ``them`` can win at once in ``col`` after ``me`` drops there."""
+    row = max(r for r in range(len(board)) if board[r][col] == ".")
+    if row == 0:
+        return False
+    board[row][col] = me
+    try:
+        return _drop_wins(board, col, them)
+    finally:
+        board[row][col] = "."
+
+
+def _nim_moves(core: Any, player: int) -> tuple[str, ...]:
+    piles = core.state.game_state["piles"]
+    return tuple(f"[{i} {q}]" for i, n in enumerate(piles) for q in range(1, n + 1))
+
+
+def _nim_expert(core: Any, player: int) -> str:
+    """Optimal play: leave a nim-sum of zero; when that is impossible, take one from the largest."""
+    piles = core.state.game_state["piles"]
+    total = reduce(xor, piles, 0)
+    for i, n in enumerate(piles):
+        if total and n ^ total < n:
+            return f"[{i} {n - (n ^ total)}]"
+    return f"[{max(range(len(piles)), key=piles.__getitem__)} 1]"
+
+
+#: A classic positional weighting of Othello squares (corners good, squares next to them bad).
+_OTHELLO_WEIGHTS = (
+    (100, -20, 10, 5, 5, 10, -20, 100),
+    (-20, -50, -2, -2, -2, -2, -50, -20),
+    (10, -2, 1, 1, 1, 1, -2, 10),
+    (5, -2, 1, 0, 0, 1, -2, 5),
+    (5, -2, 1, 0, 0, 1, -2, 5),
+    (10, -2, 1, 1, 1, 1, -2, 10),
+    (-20, -50, -2, -2, -2, -2, -50, -20),
+    (100, -20, 10, 5, 5, 10, -20, 100),
+)
+
+
+def _othello_moves(core: Any, player: int) -> tuple[str, ...]:
+    """The legal moves as the board lists them; ``[skip]`` (any text does) when there is none."""
+    moves = core._valid_moves("B" if player == 0 else "W")
+    return tuple(f"[{r}, {c}]" for r, c in moves) or ("[skip]",)
+
+
+def _othello_play(board: list[list[str]], r: int, c: int, me: str) -> list[list[str]] | None:
+    """The board after ``me`` plays (r, c), or ``None`` if that flips nothing (illegal)."""
+    if board[r][c]:
+        return None
+    them, size, after, flipped = ("W" if me == "B" else "B"), len(board), None, False
+    for dr, dc in itertools.product((-1, 0, 1), repeat=2):
+        line, rr, cc = [], r + dr, c + dc
+        while (dr or dc) and 0 <= rr < size and 0 <= cc < size and board[rr][cc] == them:
+            line.append((rr, cc))
+            rr, cc = rr + dr, cc + dc
+        if line and 0 <= rr < size and 0 <= cc < size and board[rr][cc] == me:
+            after = after or [row[:] for row in board]
+            for fr, fc in line:
+                after[fr][fc] = me
+            flipped = True
+    if flipped:
+        after[r][c] = me
+    return after if flipped else None
+
+
+def _othello_expert(core: Any, player: int) -> str:
+    """Two plies: the move whose worst reply leaves the best position.
+
+    A position is worth its positional weights (corners first) and, in the last
+    14 empty squares, 20 a disc ahead.
+    """
+    me, them = ("B", "W") if player == 0 else ("W", "B")
+    board, size = core.board, len(core.board)
+    weights = _OTHELLO_WEIGHTS if size == 8 else [[1] * size] * size
+
+    def score(b: list[list[str]]) -> int:
+        cells = [
+            (weights[i][j], (cell == me) - (cell == them))
+            for i, row in enumerate(b)
+            for j, cell in enumerate(row)
+        ]
+        value = sum(w * mine for w, mine in cells)
+        if sum(not cell for row in b for cell in row) <= 14:
+            value += 20 * sum(mine for _, mine in cells)
+        return value
+
+    def replies(b: list[list[str]], who: str) -> list[list[list[str]]]:
+        cells = itertools.product(range(size), repeat=2)
+        return [a for a in (_othello_play(b, r, c, who) for r, c in cells) if a is not None]
+
+    def worst(b: list[list[str]]) -> int:
+        return min((score(a) for a in replies(b, them)), default=score(b))
+
+    moves = core._valid_moves(me)
+    if not moves:
+        return "[skip]"
+    r, c = max(moves, key=lambda m: worst(_othello_play(board, m[0], m[1], me)))
+    return f"[{r}, {c}]"
+
+
+def _kuhn_poker_expert(core: Any, player: int) -> str:
+    """The best response to a uniformly random opponent, by its own card only.
+
+    It bets whenever it may (a random player folds half the time, so even a jack
+    gains by betting) and, facing a bet, calls with a queen or a king and folds a jack.
+    """
+    state = core.state.game_state
+    card, legal = state["player_cards"][player], state["current_legal_action_tree"]
+    if "call" in legal:
+        return "[call]" if card >= 1 else "[fold]"
+    return "[bet]"
+
+
+_TTT_LINES = (
+    (0, 1, 2),
+    (3, 4, 5),
+    (6, 7, 8),
+    (0, 3, 6),
+    (1, 4, 7),
+    (2, 5, 8),
+    (0, 4, 8),
+    (2, 4, 6),
+)
+
+
+def _wild_line(board: str, mark: str) -> bool:
+    return any(board[a] == board[b] == board[c] == mark for a, b, c in _TTT_LINES)
+
+
+@cache
+def _wild_value(board: str) -> int:
+    """Wild tic-tac-toe's value for the player to move (1 win, 0 draw, -1 loss)."""
+    best = -1 if " " in board else 0
+    for i, mark in itertools.product(range(9), "XO"):
+        if board[i] == " ":
+            after = board[:i] + mark + board[i + 1 :]
+            best = max(best, 1 if _wild_line(after, mark) else -_wild_value(after))
+            if best == 1:
+                return 1
+    return best
+
+
+def _wild_tictactoe_expert(core: Any, player: int) -> str:
+    """Minimax (either mark completes a line for the player who places it)."""
+    board = "".join(cell or " " for row in core.state.game_state["board"] for cell in row)
+
+    def value(move: tuple[int, str]) -> int:
+        i, mark = move
+        after = board[:i] + mark + board[i + 1 :]
+        return 1 if _wild_line(after, mark) else -_wild_value(after)
+
+    moves = [(i, m) for i in (4, 0, 2, 6, 8, 1, 3, 5, 7) for m in "XO" if board[i] == " "]
+    i, mark = max(moves, key=value)
+    return f"[{mark} {i}]"
+
+
+def _pure_strategy_expert(core: Any, player: int) -> str:
+    """Bids the lowest card worth at least the prize (its value), else the lowest card."""
+    state = core.state.game_state
+    hand = sorted(state["player_hands"][player])
+    card = min((c for c in hand if c >= state["current_prize"]), default=hand[0])
+    return f"[{core._val_to_face(card)}]"
+
+
+def _guess_the_number_random(core: Any, rng: np.random.Generator) -> str:
+    left = [n for n in range(core.min_number, core.max_number + 1) if n not in core.guessed_numbers]
+    return f"[{left[int(rng.integers(len(left)))] if left else core.min_number}]"
+
+
+def _guess_the_number_expert(core: Any, player: int) -> str:
+    """Binary search on the hints so far."""
+    low, high = core.min_number, core.max_number
+    for guess, hint in core.state.game_state["guess_history"]:
+        low, high = (max(low, guess + 1), high) if hint == "higher" else (low, min(high, guess - 1))
+    return f"[{(low + high) // 2}]"
+
+
+def _guess_the_number_recap(core: Any) -> str:
+    """The -train view drops the agent's own guesses; this puts them (and the hints) back."""
+    history = core.state.game_state["guess_history"]
+    return "Your guesses so far: " + (
+        ", ".join(f"{g} (the target is {hint})" for g, hint in history) if history else "none"
+    )
+
+
+def _mastermind_codes(core: Any) -> Iterator[tuple[int, ...]]:
+    state = core.state.game_state
+    digits = range(1, state["num_numbers"] + 1)
+    length = state["code_length"]
+    if state["duplicate_numbers"]:
+        return itertools.product(digits, repeat=length)
+    return itertools.permutations(digits, length)
+
+
+def _pegs(guess: tuple[int, ...], code: tuple[int, ...]) -> tuple[int, int]:
+    black = sum(g == c for g, c in zip(guess, code, strict=True))
+    common = sum(min(guess.count(d), code.count(d)) for d in set(guess))
+    return black, common - black
+
+
+def _mastermind_expert(core: Any, player: int) -> str:
+    """The first code (in order) that agrees with every feedback so far."""
+    history = core.state.game_state["history"]
+    for code in _mastermind_codes(core):
+        if all(_pegs(tuple(h["guess"]), code) == (h["black"], h["white"]) for h in history):
+            return f"[{' '.join(map(str, code))}]"
+    return "[" + " ".join(map(str, range(1, core.state.game_state["code_length"] + 1))) + "]"
+
+
+def _mastermind_random(core: Any, rng: np.random.Generator) -> str:
+    state = core.state.game_state
+    code = rng.choice(
+        np.arange(1, state["num_numbers"] + 1),
+        size=state["code_length"],
+        replace=bool(state["duplicate_numbers"]),
+    )
+    return f"[{' '.join(str(int(d)) for d in code)}]"
+
+
+def _hanoi_moves(core: Any, player: int) -> tuple[str, ...]:
+    towers = core.state.game_state["towers"]
+    return tuple(
+        f"[{s} {t}]"
+        for s, t in itertools.permutations("ABC", 2)
+        if towers[s] and (not towers[t] or towers[t][-1] > towers[s][-1])
+    )
+
+
+def _hanoi_expert(core: Any, player: int) -> str:
+    """The next move of the shortest solution from the current towers."""
+    towers = core.state.game_state["towers"]
+    where = {disk: peg for peg, disks in towers.items() for disk in disks}
+
+    def first(n: int, target: str) -> tuple[str, str] | None:  # gathers disks 1..n on target
+        if n == 0:
+            return None
+        if where[n] == target:
+            return first(n - 1, target)
+        spare = ({"A", "B", "C"} - {where[n], target}).pop()
+        return first(n - 1, spare) or (where[n], target)
+
+    move = first(len(where), "C")
+    return f"[{move[0]} {move[1]}]" if move else "[A C]"
+
+
+_STEPS = {"[up]": (-1, 0), "[down]": (1, 0), "[left]": (0, -1), "[right]": (0, 1)}
+
+
+def _frozen_lake_moves(core: Any, player: int) -> tuple[str, ...]:
+    """The moves that stay on the grid (TextArena counts a step into the wall as illegal)."""
+    (r, c), size = core.state.game_state["player_pos"], core.size
+    return tuple(m for m, (dr, dc) in _STEPS.items() if 0 <= r + dr < size and 0 <= c + dc < size)
+
+
+def _frozen_lake_expert(core: Any, player: int) -> str:
+    """The first step of a shortest path to the goal around the holes."""
+    state = core.state.game_state
+    grid, start, goal = state["grid"], tuple(state["player_pos"]), tuple(state["goal_pos"])
+    first_step: dict[tuple[int, int], str | None] = {start: None}
+    queue = deque([start])
+    while queue:
+        r, c = queue.popleft()
+        if (r, c) == goal:
+            return first_step[goal] or "[down]"
+        for move, (dr, dc) in _STEPS.items():
+            nxt = (r + dr, c + dc)
+            if 0 <= nxt[0] < core.size and 0 <= nxt[1] < core.size and nxt not in first_step:
+                if grid[nxt[0]][nxt[1]] != "H":
+                    first_step[nxt] = first_step[(r, c)] or move
+                    queue.append(nxt)
+    return _frozen_lake_moves(core, player)[0]
+
+
+@dataclass(frozen=True)
+class ArenaGame:
+    """What lmrl adds to one TextArena game.
+
+    Attributes:
+        title: The game's name, for the chat system message.
+        players: 2 (an AEC env) or 1 (a Gymnasium env).
+        max_moves: A bound on an episode's steps (TextArena's own limit, illegal tries included).
+        example: A move in the game's format, for the chat system message.
+        expert: ``(game, player) -> move``, or ``None`` where there is none.
+        moves: ``(game, player) -> legal moves`` where the view does not list them (or lists
+            moves that are illegal); ``None``: the moves the view lists.
+        random: ``(game, rng) -> move`` for free-text games (no admissible list).
+        recap: ``game -> text`` added to the view (what the ``-train`` view leaves out).
+    """
+
+    title: str
+    players: int
+    max_moves: int
+    example: str
+    expert: Callable[[Any, int], str] | None = None
+    moves: Callable[[Any, int], tuple[str, ...]] | None = None
+    random: Callable[[Any, np.random.Generator], str] | None = None
+    recap: Callable[[Any], str] | None = None
+
+    @property
+    def free_text(self) -> bool:
+        """Whether moves are free text (generate mode) rather than chosen from a list."""
+        return self.random is not None
+
+
+#: Games registered as ``textarena/<game>``: TextArena id (without ``-train``) -> what lmrl adds.
+GAMES: dict[str, ArenaGame] = {
+    # two players (AEC)
+    "TicTacToe-v0": ArenaGame("Tic Tac Toe", 2, 27, "[4]", _tictactoe_expert),
+    "ConnectFour-v0": ArenaGame(
+        "Connect Four", 2, 84, "[col 3]", _connect_four_expert, _connect_four_moves
+    ),
+    "Nim-v0": ArenaGame("Nim", 2, 24, "[0 3]", _nim_expert, _nim_moves),
+    "Othello-v0": ArenaGame("Othello", 2, 130, "[2, 3]", _othello_expert, _othello_moves),
+    "KuhnPoker-v0": ArenaGame("Kuhn Poker", 2, 18, "[bet]", _kuhn_poker_expert),
+    "WildTicTacToe-v0": ArenaGame("Wild Tic Tac Toe", 2, 18, "[X 4]", _wild_tictactoe_expert),
+    "GameOfPureStrategy-v0": ArenaGame(
+        "Game of Pure Strategy", 2, 52, "[Q]", _pure_strategy_expert
+    ),
+    # one player (Gymnasium)
+    "FrozenLake-v0": ArenaGame(
+        "Frozen Lake", 1, 200, "[down]", _frozen_lake_expert, _frozen_lake_moves
+    ),
+    "TowerOfHanoi-v0": ArenaGame("Tower of Hanoi", 1, 30, "[A C]", _hanoi_expert, _hanoi_moves),
+    "GuessTheNumber-v0": ArenaGame(
+        "Guess The Number",
+        1,
+        20,
+        "[10]",
+        _guess_the_number_expert,
+        random=_guess_the_number_random,
+        recap=_guess_the_number_recap,
+    ),
+    "Mastermind-v0": ArenaGame(
+        "Mastermind", 1, 40, "[1 2 3 4]", _mastermind_expert, random=_mastermind_random
+    ),
+}
+
+
+def _class_name(game: str) -> str:
+    return game.split("-")[0] + ("ArenaEnv" if GAMES[game].players == 2 else "PuzzleEnv")
+
+
+#: lmrl id -> (entry point, kwargs); one class a game (multi-agent entry points take no kwargs).
+ENV_IDS: dict[str, tuple[str, dict]] = {
+    f"textarena/{game}": (f"lmrl.envs.suites.textarena:{_class_name(game)}", {}) for game in GAMES
+}
+
+
+class _Arena:
+    """A TextArena game behind an lmrl env: its lifecycle, its randomness, its views' moves.
+
+    TextArena seeds Python's global ``random`` at reset and draws from it during
+    play (card games deal each round); each env keeps that generator's state of
+    its own and swaps it in around every call, so envs played side by side, or
+    copied mid-episode, stay deterministic.
+    """
+
+    game: str
+    rules: ArenaGame
+    players: ClassVar[int]
+
+    def _arena_init(self, game: str, illegal_penalty: float) -> None:
+        if game not in GAMES or GAMES[game].players != self.players:
+            known = sorted(g for g, s in GAMES.items() if s.players == self.players)
+            raise ConfigError(f"game must be one of {known}, got {game!r}")
+        if illegal_penalty > 0:
+            raise ConfigError(f"illegal_penalty must be <= 0, got {illegal_penalty}")
+        self.game, self.rules, self.illegal_penalty = game, GAMES[game], float(illegal_penalty)
+        self.arena: Any = None
+        self.arena_seed = 0
+        self.sent: list[str] = []
+        self._random_state: Any = None
+
+    @contextlib.contextmanager
+    def _own_random(self) -> Iterator[None]:
+        outside = random.getstate()
+        if self._random_state is not None:
+            random.setstate(self._random_state)
+        try:
+            yield
+        finally:
+            self._random_state = random.getstate()
+            random.setstate(outside)
+
+    def _arena_start(self, seed: int) -> None:
+        import textarena
+
+        self.arena_seed, self.sent, self._random_state = int(seed), [], None
+        with self._own_random():
+            self.arena = textarena.make(f"{self.game}-train")
+            self.arena.reset(num_players=self.players, seed=self.arena_seed)
+
+    def _arena_observation(self) -> tuple[int, str]:
+        """The player to move and TextArena's view for them (handed out once), made printable."""
+        with self._own_random():
+            player, text = self.arena.get_observation()
+        recap = self.rules.recap
+        view = _printable(str(text)) + (f"\n{recap(self.core)}" if recap else "")
+        return int(player), view
+
+    def _arena_step(self, text: str) -> tuple[bool, bool]:
+        """Plays ``text``; returns (game over, a forgiven illegal move)."""
+        state = self.arena.state
+        errors_before = state.error_count
+        with self._own_random():
+            done, _ = self.arena.step(text)
+        self.sent.append(text)
+        return bool(done), not done and state.error_count > errors_before
+
+    def _arena_close(self) -> tuple[dict[int, float], dict[int, dict]]:
+        with self._own_random():
+            rewards, game_info = self.arena.close()
+        return dict(rewards or {}), dict(game_info or {})
+
+    @property
+    def core(self) -> Any:
+        """The TextArena game itself, without its wrappers."""
+        import textarena
+
+        core = self.arena
+        while isinstance(core, textarena.Wrapper):
+            core = core.env
+        return core
+
+    def _moves(self, player: int, view: str) -> tuple[str, ...]:
+        if self.rules.free_text:
+            return ()
+        if self.rules.moves is not None:
+            return self.rules.moves(self.core, player)
+        return available_moves(view)
+
+    def _admin_reason(self, player: int) -> str:
+        for _, message, kind in reversed(self.arena.state.observations.get(player, [])):
+            if "GAME_ADMIN" in str(kind):
+                found = re.search(r"Reason: (.*?)(?: Please resubmit|$)", str(message))
+                return _printable(found.group(1).strip() if found else str(message)).rstrip(".")
+        return "an invalid move"
+
+    def _expert(self, player: int) -> str:
+        if self.rules.expert is None:
+            raise NotImplementedError(f"textarena/{self.game} has no scripted expert")
+        return self.rules.expert(self.core, player)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["arena"] = None  # TextArena's wrappers do not unpickle; replayed from the moves
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.__dict__.get("sent") is None or "arena_seed" not in self.__dict__:
+            return
+        saved, self._random_state = self._random_state, None
+        self._arena_start(self.arena_seed)
+        self.sent = list(state["sent"])
+        with self._own_random():
+            self.arena.get_observation()
+            for text in self.sent:
+                done, _ = self.arena.step(text)
+                if done:
+                    self.arena.close()
+                    break
+                self.arena.get_observation()
+        self._random_state = saved
+
+
+class TextArenaEnv(_Arena, TextAECEnv):
     """A TextArena two-player game (its ``-train`` variant) for two text agents, turn by turn.
 
     ## Description
-    ``player_0`` is TextArena's Player 0 and moves first. Each agent sees
-    TextArena's own observation for it: the game prompt, the game messages
-    and the current board. Seeds are TextArena's: ``reset(seed=s)`` resets the
-    game with seed ``s`` (without a seed one is drawn from ``self.np_random``);
-    the seed goes to TextArena's RNG, not to a finite pool of games, so
-    evaluation seeds (``s >= HELD_OUT_SEED``) need no held-out split.
-    For ``TicTacToe-v0`` Player 0 plays O, Player 1 plays X.
+    ``player_0`` is TextArena's Player 0. Each agent sees TextArena's own
+    observation for it: the game prompt, the game messages and the current
+    board. The player to move is TextArena's (Player 0 opens most games; in
+    Kuhn Poker and the Game of Pure Strategy the opener alternates by round).
+    Seeds are TextArena's: ``reset(seed=s)`` resets the game with seed ``s``
+    (without a seed one is drawn from ``self.np_random``); the seed goes to
+    TextArena's RNG, not to a finite pool of games, so evaluation seeds
+    (``s >= HELD_OUT_SEED``) need no held-out split.
 
     ## Action Space
     Text, TextArena's move format: a bracketed move such as ``"[4]"`` (the
     ``-train`` variant brackets text that has none, so ``"4"`` works too). The
-    admissible actions are the board's ``Available Moves`` when it lists them.
+    admissible actions are the legal moves: those the board lists (TicTacToe,
+    WildTicTacToe, KuhnPoker, GameOfPureStrategy) or those the adapter reads
+    from the game state (ConnectFour and Nim, which list none; Othello, to
+    offer ``[skip]`` when a player has no move and TextArena takes any text).
     Illegal text follows TextArena's rules: the first illegal move of a player
     is forgiven (it tries again), the second loses the game. Each illegal move
     also costs ``illegal_penalty``, and the agent's next observation quotes it
@@ -103,8 +641,11 @@ class TextArenaEnv(TextAECEnv):
     * ``illegal_penalty``: reward for each illegal move (<= 0).
     * ``render_mode``: ``"ansi"`` or ``"human"`` (the acting agent's view).
 
-    The expert (TicTacToe-v0) is minimax; the random agent picks uniformly
-    among the available moves.
+    Experts: minimax (TicTacToe, WildTicTacToe), optimal nim-sum play (Nim),
+    win / block / do not give a win away (ConnectFour), the best square after
+    one move by positional weights (Othello), by its own card (KuhnPoker), the
+    lowest card worth the prize (GameOfPureStrategy). The random agent picks
+    uniformly among the legal moves.
 
     ## Version History
     * v0: Initial version (textarena 0.7.4).
@@ -115,6 +656,8 @@ class TextArenaEnv(TextAECEnv):
         "name": "textarena_v0",
         "is_parallelizable": False,
     }
+    players: ClassVar[int] = 2
+    game_id: ClassVar[str] = "TicTacToe-v0"
     default_action_mode: ClassVar[str] = "choose"
     max_episode_steps: ClassVar[int | None] = 27
 
@@ -132,20 +675,13 @@ class TextArenaEnv(TextAECEnv):
 
     def __init__(
         self,
-        game: str = "TicTacToe-v0",
+        game: str | None = None,
         illegal_penalty: float = -0.1,
         render_mode: str | None = None,
     ) -> None:
         self.possible_agents = ["player_0", "player_1"]
-        super().__init__(render_mode=render_mode)
-        if game not in GAMES:
-            raise ConfigError(f"game must be one of {sorted(GAMES)}, got {game!r}")
-        if illegal_penalty > 0:
-            raise ConfigError(f"illegal_penalty must be <= 0, got {illegal_penalty}")
-        self.game, self.illegal_penalty = game, float(illegal_penalty)
-        self.arena: Any = None
-        self.arena_seed = 0
-        self.sent: list[str] = []
+        TextAECEnv.__init__(self, render_mode=render_mode)
+        self._arena_init(game or self.game_id, illegal_penalty)
         self.views: dict[str, str] = {}
         self.current = 0
         self.outcome: dict[str, str | None] = {}
@@ -160,14 +696,10 @@ class TextArenaEnv(TextAECEnv):
         super().reset(seed=seed, options=options)
 
     def _start(self, options: dict[str, Any] | None) -> str:
-        import textarena
-
         seed = getattr(self, "_requested_seed", None)
         if seed is None:
             seed = int(self.np_random.integers(2**31 - 1))
-        self.arena_seed, self.sent = int(seed), []
-        self.arena = textarena.make(f"{self.game}-train")
-        self.arena.reset(num_players=2, seed=self.arena_seed)
+        self._arena_start(seed)
         self.views = {a: "" for a in self.possible_agents}
         self.outcome = {a: None for a in self.possible_agents}
         self.reason = ""
@@ -176,69 +708,35 @@ class TextArenaEnv(TextAECEnv):
 
     def _observe_current(self, note: str = "") -> None:
         """Reads TextArena's observation for the player to move (it hands each one out once)."""
-        player, text = self.arena.get_observation()
-        self.current = int(player)
-        self.views[self.possible_agents[self.current]] = _printable(str(text)) + note
+        self.current, view = self._arena_observation()
+        self.views[self.possible_agents[self.current]] = view + note
 
     def _move(self, agent: str, text: str) -> tuple[dict[str, float], bool, str]:
         player = self._player(agent)
-        state = self.arena.state
-        errors_before = state.error_count
-        done, _ = self.arena.step(text)
-        self.sent.append(text)
+        done, forgiven = self._arena_step(text)
         if done:
-            rewards, game_info = self.arena.close()
-            self.reason = str(game_info.get(player, {}).get("reason", ""))
+            rewards, game_info = self._arena_close()
+            self.reason = _printable(str(game_info.get(player, {}).get("reason", "")))
             out: dict[str, float] = {}
             for a in self.possible_agents:
                 r = float(rewards.get(self._player(a), 0.0))
                 self.outcome[a] = "win" if r > 0 else "loss" if r < 0 else "draw"
                 out[a] = r
-            illegal = bool(game_info.get(player, {}).get("invalid_move", False))
-            if illegal:
+            if game_info.get(player, {}).get("invalid_move", False):
                 out[agent] += self.illegal_penalty
             for a in self.possible_agents:
                 said = {"win": "won", "loss": "lost", "draw": "drew"}[str(self.outcome[a])]
                 self.views[a] += f"\nGame over: {self.reason} You {said}."
             return out, True, agent
-        if state.error_count > errors_before:  # forgiven illegal move: same player again
-            reason = self._admin_reason(player)
+        if forgiven:  # same player again
             note = (
-                f"\nIllegal: {quote(text)} was not accepted ({reason}). "
+                f"\nIllegal: {quote(text)} was not accepted ({self._admin_reason(player)}). "
                 "Try again; one more illegal move loses the game."
             )
             self._observe_current(note)
             return {agent: self.illegal_penalty}, False, self.possible_agents[self.current]
         self._observe_current()
         return {}, False, self.possible_agents[self.current]
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["arena"] = None  # TextArena's wrappers do not unpickle; replayed from the moves
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        if getattr(self, "sent", None) is None or not hasattr(self, "arena_seed"):
-            return
-        import textarena
-
-        self.arena = textarena.make(f"{self.game}-train")
-        self.arena.reset(num_players=2, seed=self.arena_seed)
-        self.arena.get_observation()
-        for text in self.sent:
-            done, _ = self.arena.step(text)
-            if done:
-                self.arena.close()
-                break
-            self.arena.get_observation()
-
-    def _admin_reason(self, player: int) -> str:
-        for _, message, kind in reversed(self.arena.state.observations.get(player, [])):
-            if "GAME_ADMIN" in str(kind):
-                found = re.search(r"Reason: (.*?)(?: Please resubmit|$)", str(message))
-                return found.group(1).strip() if found else str(message)
-        return "an invalid move"
 
     # --- views -----------------------------------------------------------------------------
     def observe_text(self, agent: str) -> str:
@@ -252,30 +750,200 @@ class TextArenaEnv(TextAECEnv):
     def admissible(self, agent: str) -> tuple[str, ...]:
         if self.outcome.get(agent) is not None or getattr(self, "agent_selection", None) != agent:
             return ()
-        return available_moves(self.views.get(agent, ""))
+        return self._moves(self._player(agent), self.views.get(agent, ""))
 
     def agent_info(self, agent: str) -> dict[str, Any]:
         outcome = self.outcome.get(agent)
         return {"success": outcome in ("win", "draw"), "outcome": outcome, "reason": self.reason}
 
     def expert_action(self, agent: str) -> str:
-        """The game's scripted expert (TicTacToe-v0: minimax)."""
-        expert = GAMES[self.game]
-        if expert is None:
-            raise NotImplementedError(f"textarena/{self.game} has no scripted expert")
-        return expert(self.arena.state, self._player(agent))
+        """The game's scripted expert (see the class docstring)."""
+        return self._expert(self._player(agent))
+
+
+class TextArenaPuzzleEnv(_Arena, TextEnv):
+    """A TextArena one-player game (its ``-train`` variant) as a Gymnasium text env.
+
+    ## Description
+    The agent sees TextArena's own observation: the game prompt, the game
+    messages so far and, for board games, the current board (Guess The
+    Number's view also recaps the guesses, which its ``-train`` view leaves
+    out). Seeds are TextArena's: ``reset(seed=s)`` resets the game with seed
+    ``s`` (without a seed one is drawn from ``self.np_random``), so evaluation
+    seeds (``s >= HELD_OUT_SEED``) need no held-out split.
+
+    ## Action Space
+    Text, TextArena's move format: a bracketed move such as ``"[down]"`` (the
+    ``-train`` variant brackets text that has none). FrozenLake and
+    TowerOfHanoi offer their legal moves as admissible actions (read from the
+    game state; choose mode); GuessTheNumber and Mastermind are free text
+    (generate mode). Illegal text follows TextArena's rules: the first illegal
+    move in a row is forgiven, the second ends the game. Each illegal move also
+    costs ``illegal_penalty``, and the next observation quotes it with
+    TextArena's reason.
+
+    ## Observation Space
+    ``{"text": str, "actions": tuple[str, ...]}``. For example (FrozenLake-v0)::
+
+        Welcome to Frozen Lake! ...
+        Current Board:
+        +-----+-----+-----+-----+
+        |  P  |     |     |     |
+        ...
+        Available Actions: [up], [down], [left], [right], [w], [a], [s], [d]
+
+    ## Rewards
+    TextArena's, when the game ends: 1 when solved, else its partial credit
+    in [0, 1) (the share of the puzzle done: disks on the last tower, the way
+    to the goal, the closeness of the last guess, pegs right);
+    ``illegal_penalty`` (-0.1) for each illegal move.
+
+    ## Episode End
+    Terminated when TextArena says the game is over (solved, its turn limit,
+    a second illegal move in a row, a hole in FrozenLake).
+    ``info["success"]`` is True once solved; ``info["outcome"]`` is
+    ``"solved"`` or ``"unsolved"`` at the end, ``info["reason"]`` TextArena's.
+
+    ## Arguments
+    ```python
+    lmrl.envs.make("textarena/FrozenLake-v0", illegal_penalty=-0.1)
+    ```
+    * ``illegal_penalty``: reward for each illegal move (<= 0).
+    * ``render_mode``: ``"ansi"`` or ``"human"`` (the observation text).
+
+    Experts: a shortest path around the holes (FrozenLake), the shortest
+    solution from the current towers (TowerOfHanoi), binary search
+    (GuessTheNumber), the first code that agrees with all feedback
+    (Mastermind). The random agent picks uniformly among the legal moves, or
+    guesses a random number or code.
+
+    ## Version History
+    * v0: Initial version (textarena 0.7.4).
+    """
+
+    players: ClassVar[int] = 1
+    game_id: ClassVar[str] = "FrozenLake-v0"
+    default_action_mode: ClassVar[str] = "choose"
+    max_episode_steps: ClassVar[int | None] = 200
+
+    @classmethod
+    def agent_instructions(cls, **_: Any) -> str:
+        """The chat system message: a one-player game, a bracketed move a turn."""
+        spec = GAMES[cls.game_id]
+        how = (
+            f"write your move in the bracketed form the rules give, such as {spec.example}"
+            if spec.free_text
+            else f"choose your move from the legal moves, such as {spec.example}"
+        )
+        return (
+            f"You are playing {spec.title}, a one-player TextArena game. Each turn you see the "
+            f"rules, the game's messages so far and the current state, then {how}.\n\n"
+            "Rewards: 1 when you solve it; if the game ends unsolved, a partial credit between "
+            "0 and 1 for how far you got. An illegal move costs 0.1 and is explained; a second "
+            "one in a row ends the game.\n\n"
+            "Answer with the move only."
+        )
+
+    def __init__(self, illegal_penalty: float = -0.1, render_mode: str | None = None) -> None:
+        TextEnv.__init__(self, render_mode=render_mode)
+        self._arena_init(self.game_id, illegal_penalty)
+        self._requested_seed: int | None = None
+        self.view = ""
+        self.outcome: str | None = None
+        self.reason = ""
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        self._requested_seed = seed
+        return super().reset(seed=seed, options=options)
+
+    def _reset(self, options: dict[str, Any] | None) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+        seed = self._requested_seed
+        if seed is None:
+            seed = int(self.np_random.integers(2**31 - 1))
+        self._arena_start(seed)
+        self.outcome, self.reason = None, ""
+        _, self.view = self._arena_observation()
+        return self.view, self._moves(0, self.view), self._info()
+
+    def _step(self, action: str) -> tuple[str, tuple[str, ...], float, bool, bool, dict[str, Any]]:
+        done, forgiven = self._arena_step(action)
+        if done:
+            rewards, game_info = self._arena_close()
+            score = float(rewards.get(0, 0.0))
+            self.reason = _printable(str(game_info.get(0, {}).get("reason", "")))
+            self.outcome = "solved" if score >= 1 else "unsolved"
+            reward = score + (
+                self.illegal_penalty if game_info.get(0, {}).get("invalid_move") else 0
+            )
+            self.view += f"\nGame over: {self.reason} Score: {score:.2f}."
+            return self.view, (), reward, True, False, self._info()
+        note = (
+            f"\nIllegal: {quote(action)} was not accepted ({self._admin_reason(0)}). "
+            "Try again; one more illegal move in a row ends the game."
+            if forgiven
+            else ""
+        )
+        _, view = self._arena_observation()  # (after the reason: it hands the messages out)
+        self.view = view + note
+        reward = self.illegal_penalty if forgiven else 0.0
+        return self.view, self._moves(0, self.view), reward, False, False, self._info()
+
+    def _info(self) -> dict[str, Any]:
+        return {"success": self.outcome == "solved", "outcome": self.outcome, "reason": self.reason}
+
+    def expert_action(self) -> str:
+        """The game's scripted expert (see the class docstring)."""
+        return self._expert(0)
+
+    def random_action(self, rng: np.random.Generator) -> str:
+        """A uniformly random legal move, or a random guess in free-text games."""
+        if self.rules.random is not None:
+            return self.rules.random(self.core, rng)
+        return super().random_action(rng)
 
 
 def register_envs() -> None:
     """Registers the ``textarena/*`` ids (the ``lmrl.envs`` entry point of the ``textarena`` extra).
 
-    They are multi-agent (AEC) envs: :func:`lmrl.envs.make` makes them.
+    Two-player games are multi-agent (AEC) envs, one-player games Gymnasium
+    envs; :func:`lmrl.envs.make` makes both.
     """
     register_suite(ENV_IDS, suite="TextArena", extra="textarena", modules=("textarena",))
 
 
-class TicTacToeArenaEnv(TextArenaEnv):
-    __doc__ = TextArenaEnv.__doc__  # the TicTacToe-v0 game the shared docstring describes
+def _game_class(game: str) -> type:
+    """The class of one game's lmrl id (entry points take no game argument)."""
+    spec = GAMES[game]
+    base = TextArenaEnv if spec.players == 2 else TextArenaPuzzleEnv
+    name, players = _class_name(game), "two players" if spec.players == 2 else "one player"
+    attrs = {
+        "__doc__": f"TextArena's {spec.title} (``{game}``), {players}.\n\n"
+        + inspect.cleandoc(base.__doc__ or ""),
+        "__module__": __name__,
+        "__qualname__": name,
+        "game_id": game,
+        "default_action_mode": "generate" if spec.free_text else "choose",
+        "max_episode_steps": spec.max_moves,
+    }
+    if spec.players == 2:
 
-    def __init__(self, illegal_penalty: float = -0.1, render_mode: str | None = None) -> None:
-        super().__init__("TicTacToe-v0", illegal_penalty=illegal_penalty, render_mode=render_mode)
+        def __init__(self, illegal_penalty: float = -0.1, render_mode: str | None = None) -> None:
+            TextArenaEnv.__init__(
+                self, game, illegal_penalty=illegal_penalty, render_mode=render_mode
+            )
+
+        attrs["__init__"] = __init__
+    return type(name, (base,), attrs)
+
+
+TicTacToeArenaEnv = _game_class("TicTacToe-v0")
+ConnectFourArenaEnv = _game_class("ConnectFour-v0")
+NimArenaEnv = _game_class("Nim-v0")
+OthelloArenaEnv = _game_class("Othello-v0")
+KuhnPokerArenaEnv = _game_class("KuhnPoker-v0")
+WildTicTacToeArenaEnv = _game_class("WildTicTacToe-v0")
+GameOfPureStrategyArenaEnv = _game_class("GameOfPureStrategy-v0")
+FrozenLakePuzzleEnv = _game_class("FrozenLake-v0")
+TowerOfHanoiPuzzleEnv = _game_class("TowerOfHanoi-v0")
+GuessTheNumberPuzzleEnv = _game_class("GuessTheNumber-v0")
+MastermindPuzzleEnv = _game_class("Mastermind-v0")
