@@ -89,3 +89,22 @@ def test_bench_unknown_name_is_a_one_line_error(tmp_path: Path, name: str, hint:
     assert hint in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
     assert not any(tmp_path.iterdir())  # nothing ran
+
+
+def test_bench_variants_run_an_existing_script_with_arguments_it_accepts() -> None:
+    from lmrl.platform.cli.bench import BENCHMARKS, VARIANTS, benchmarks_dir
+
+    folder = benchmarks_dir()
+    for name, (script, extra) in VARIANTS.items():
+        assert name in BENCHMARKS and (folder / f"{script}.py").is_file()
+        # argparse checks --model's choices before it reaches --help
+        proc = subprocess.run(
+            [sys.executable, str(folder / f"{script}.py"), *extra, "--help"],
+            capture_output=True, text=True, timeout=60, env=ENV,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        bad = subprocess.run(
+            [sys.executable, str(folder / f"{script}.py"), *extra[:-1], "no-such-model", "--help"],
+            capture_output=True, text=True, timeout=60, env=ENV,
+        )  # fmt: skip
+        assert bad.returncode == 2 and "invalid choice" in bad.stderr

@@ -37,6 +37,13 @@ BENCHMARKS: dict[str, str] = {
     "serving": "Serve with and without batching vs in-process decode (latency, requests/s)",
     "memory": "peak RSS of lmrl quickstart and of a serve replica",
     "real_model": "SmolLM2-135M: sampler vs generate, choose scoring, a LoRA RL run's steps/s and RSS",
+    "trl_compare_smollm2": "time to reward on SmolLM2-135M + LoRA, lmrl GRPO vs TRL GRPO, 3 runs each "
+    "(needs the bench extra; about 40 minutes on a 2-core CPU)",
+}
+
+#: Benchmarks that are a variant of another script: name -> (script, extra arguments).
+VARIANTS: dict[str, tuple[str, list[str]]] = {
+    "trl_compare_smollm2": ("trl_compare", ["--model", "smollm2-135m-instruct"]),
 }
 
 #: Exit status of a benchmark script that cannot run here (e.g. trl is not installed).
@@ -129,7 +136,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     out = results_dir(folder, args.out, args.quick)
     summary: list[dict[str, Any]] = []
     for name in names:
-        cmd = [sys.executable, str(folder / f"{name}.py"), "--out", str(out)]
+        script, extra = VARIANTS.get(name, (name, []))
+        cmd = [sys.executable, str(folder / f"{script}.py"), *extra, "--out", str(out)]
         if args.work:
             cmd += ["--work", args.work]
         if args.quick:
