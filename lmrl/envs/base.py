@@ -150,6 +150,9 @@ class TextEnv(gym.Env[dict, str]):
     # --- Gymnasium API ----------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
+        #: The seed this reset was asked for (None: none given), for ``_reset``s that map
+        #: it onto a suite's own games (a fold, a dataset index) rather than draw from np_random.
+        self._requested_seed = seed
         self._ended = None
         self.steps_taken = 0
         text, actions, info = self._reset(options)

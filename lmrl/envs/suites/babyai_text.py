@@ -225,10 +225,6 @@ class BabyAITextEnv(TextEnv):
         self.success = False
 
     # --- episode ------------------------------------------------------------------------
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        self._requested_seed = seed
-        return super().reset(seed=seed, options=options)
-
     def _reset(self, options: dict[str, Any] | None) -> tuple[str, tuple[str, ...], dict[str, Any]]:
         seed = self._requested_seed
         if seed is None:

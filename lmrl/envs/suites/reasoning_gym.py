@@ -259,10 +259,6 @@ class ReasoningGymEnv(TextEnv):
         config = tuple(sorted(self.config.items()))
         self.dataset = _dataset(self.dataset_name, self.size, self.dataset_seed, config)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        self._requested_seed = seed
-        return super().reset(seed=seed, options=options)
-
     def _reset(self, options: dict[str, Any] | None) -> tuple[str, tuple[str, ...], dict[str, Any]]:
         seed, self.split = self._requested_seed, "train"
         if seed is None:

@@ -852,10 +852,6 @@ class TextArenaPuzzleEnv(_Arena, TextEnv):
         self.outcome: str | None = None
         self.reason = ""
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        self._requested_seed = seed
-        return super().reset(seed=seed, options=options)
-
     def _reset(self, options: dict[str, Any] | None) -> tuple[str, tuple[str, ...], dict[str, Any]]:
         seed = self._requested_seed
         if seed is None:

@@ -253,10 +253,6 @@ class TextWorldExpressEnv(TextEnv):
         infos["validActions"] = tuple(str(a) for a in infos.get("validActions", ()))
         return infos
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        self._requested_seed = seed
-        return super().reset(seed=seed, options=options)
-
     def _reset(self, options: dict[str, Any] | None) -> tuple[str, tuple[str, ...], dict[str, Any]]:
         self.fold = self.game_fold
         if options and "game_seed" in options:
