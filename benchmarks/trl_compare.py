@@ -84,8 +84,10 @@ loader (:func:`recipe_config`; only ``run.output_dir``, ``run.seed``, ``run.prog
 * Target: the median over TRL's runs of each run's plateau. Each side reports the median and the
   range (min-max) of its runs' times to the target (a run that never reaches it counts as slower
   than all that did); the ratio is TRL's median over lmrl's (> 1: lmrl is faster).
-* What could not be made equal: lmrl's KL term is k3 on each completion's summed log-ratio, TRL's
-  is k3 per token averaged over tokens; lmrl divides a minibatch's summed token surrogate by that
+* The KL term is k3 per token averaged over tokens on both sides (lmrl's with token-level ratios,
+  since 2026-12-01; before, lmrl took k3 of each completion's summed log-ratio, a far stronger
+  pull to the base model on 16-token answers).
+* What could not be made equal: lmrl divides a minibatch's summed token surrogate by that
   minibatch's tokens, TRL's ``dapo`` loss by the generation's tokens per optimiser step (its tokens
   / 4), so minibatches with longer answers weigh more in TRL; the prompts differ (each side
   draws its own problems from the same distribution); and lmrl's curve point is RLlib's

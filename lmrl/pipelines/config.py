@@ -136,7 +136,8 @@ class AlgorithmConfig(_Section):
         "sequence",
         description=(
             "PPO, generate mode: one clipped importance ratio per action (the whole sequence's "
-            "likelihood ratio, RLlib's PPO) or per generated token (as TRL's GRPO)."
+            "likelihood ratio, RLlib's PPO) or per generated token (as TRL's GRPO; the KL penalty "
+            "kl_ref_coeff is then per token too, averaged over tokens)."
         ),
     )
     group_size: int = Field(

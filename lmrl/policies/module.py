@@ -49,6 +49,8 @@ from lmrl.policies.sampler import RowSampling, sample
 
 #: Column with the reference model's log-prob of the taken action (KL-to-reference).
 REF_LOGP = "ref_action_logp"
+#: Generate mode: the reference model's log-prob of each sampled token (B, T), for a per-token KL.
+REF_TOKEN_LOGP = "ref_token_logp"
 NEG = lm_ops.NEG
 #: Rows per value pass when the learner's connectors estimate values for a whole train batch.
 VALUE_CHUNK = 16
@@ -303,7 +305,9 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
                     ref_logits, _ = lm_ops.teacher_force(
                         ref, obs["prompt_ids"], obs["prompt_mask"], tokens, self.eos_id, self.temperature
                     )
-                out[REF_LOGP] = lm_ops.sequence_logp(ref_logits.float(), tokens)
+                ref_token_logp = lm_ops.token_logp(ref_logits.float(), tokens)  # (B, T)
+                out[REF_TOKEN_LOGP] = ref_token_logp
+                out[REF_LOGP] = ref_token_logp.sum(-1)
         out[Columns.EMBEDDINGS] = feats
         return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -272,13 +273,20 @@ def test_grpo_groups_start_alike_and_normalise_returns_within_groups(ray_session
 def test_token_level_ratio_loss_is_the_token_mean_of_the_advantage_before_an_update(
     ray_session, tiny_model_dir, tmp_path
 ):
-    """``importance_sampling_level: token``: each token up to EOS is one term of the surrogate."""
-    from lmrl.policies import lm_ops
+    """``importance_sampling_level: token``: each token up to EOS is one term of the surrogate.
 
+    The KL penalty is per token as well: with the reference 0.1 nats above every sampled token,
+    it adds ``coeff * (exp(0.1) - 1.1)`` whatever the answers' lengths (the k3 of each answer's
+    summed log-ratio, the sequence-level penalty, would add more for longer answers).
+    """
+    from lmrl.policies import lm_ops
+    from lmrl.policies.module import REF_LOGP, REF_TOKEN_LOGP
+
+    coeff = 0.5
     cfg = tiny_run_config(
         tiny_model_dir, str(tmp_path), env={"id": "lmrl/Arithmetic-v0"}, policy={"action_mode": "generate"},
         algorithm={"advantage_estimator": "grpo", "group_size": 4, "importance_sampling_level": "token",
-                   "entropy_coeff": 0.0},
+                   "entropy_coeff": 0.0, "kl_ref_coeff": coeff},
         resources={"num_envs_per_env_runner": 8},
     )  # fmt: skip
     algo = build_algorithm_config(cfg, tiny_model_dir).build_algo()
@@ -286,12 +294,18 @@ def test_token_level_ratio_loss_is_the_token_mean_of_the_advantage_before_an_upd
         learner = algo.learner_group._learner
         _, batch = sample_learner_batch(algo, num_timesteps=64)
         module = learner.module["default_policy"].unwrapped()
+        module_config = learner.config.get_config_for_module("default_policy")
         with torch.no_grad():
+            fwd_out = module.forward_train(batch)
             loss = learner.compute_loss_for_module(
-                module_id="default_policy",
-                config=learner.config.get_config_for_module("default_policy"),
-                batch=batch,
-                fwd_out=module.forward_train(batch),
+                module_id="default_policy", config=module_config, batch=batch, fwd_out=fwd_out
+            )
+            token_logp = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS]).token_logp
+            shifted = dict(fwd_out)
+            shifted[REF_TOKEN_LOGP] = token_logp + 0.1
+            shifted[REF_LOGP] = shifted[REF_TOKEN_LOGP].sum(-1)
+            penalised = learner.compute_loss_for_module(
+                module_id="default_policy", config=module_config, batch=batch, fwd_out=shifted
             )
         result = algo.train()
     finally:
@@ -300,8 +314,10 @@ def test_token_level_ratio_loss_is_the_token_mean_of_the_advantage_before_an_upd
     live = (~lm_ops.done_before(tokens, module.eos_id)).float()
     assert 0 < live.sum() < live.numel() or bool((live == 1).all())
     expected = -(batch["advantages"].unsqueeze(-1) * live).sum() / live.sum()  # every ratio is 1 before an update
-    torch.testing.assert_close(loss, expected, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(loss, expected, rtol=1e-4, atol=1e-5)  # the reference is the policy: KL 0
+    torch.testing.assert_close(penalised - loss, torch.tensor(coeff * (math.exp(0.1) - 1.1)), rtol=1e-3, atol=1e-6)
     stats = result["learners"]["default_policy"]
+    assert 0.0 <= float(stats["kl_ref"]) < 0.1
     assert 0.0 <= float(stats["clipped_token_share"]) <= 1.0 and np.isfinite(float(stats["policy_loss"]))
 
 

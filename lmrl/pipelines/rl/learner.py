@@ -26,7 +26,7 @@ from ray.rllib.evaluation.postprocessing import Postprocessing
 from ray.rllib.utils.torch_utils import explained_variance
 
 from lmrl.policies import lm_ops
-from lmrl.policies.module import REF_LOGP
+from lmrl.policies.module import REF_LOGP, REF_TOKEN_LOGP
 
 #: Info key (at reset) naming an episode's GRPO group: episodes with the same key start alike.
 GROUP_INFO = "lmrl_group"
@@ -117,7 +117,9 @@ class LMPPOLearner(PPOTorchLearner):
 
     The penalty uses the non-negative k3 estimator of KL(pi || pi_ref) on the
     sampled actions, as in GRPO/TRL (http://joschu.net/blog/kl-approx.html):
-    ``exp(ref - logp) - (ref - logp) - 1``. The learner batch leaves out the
+    ``exp(ref - logp) - (ref - logp) - 1``, on each action's log-prob (choose
+    mode, and generate mode with sequence ratios) or on each generated token,
+    averaged over tokens (generate mode with token ratios, as TRL's GRPO). The learner batch leaves out the
     loss-masked bootstrap rows (:class:`DropMaskedRows`).
     """
 
@@ -140,7 +142,11 @@ class LMPPOLearner(PPOTorchLearner):
         else:
             loss = super().compute_loss_for_module(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
         coeff = float(config.learner_config_dict.get("kl_ref_coeff", 0.0))
-        if coeff > 0.0 and REF_LOGP in fwd_out:
+        if coeff > 0.0 and token_level and REF_TOKEN_LOGP in fwd_out:
+            mean_kl = self._token_kl(module, batch, fwd_out)
+            loss = loss + coeff * mean_kl
+            self.metrics.log_value((module_id, "kl_ref"), mean_kl.detach(), window=1)
+        elif coeff > 0.0 and REF_LOGP in fwd_out:
             dist = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
             logp = dist.logp(batch[Columns.ACTIONS])
             delta = fwd_out[REF_LOGP] - logp
@@ -150,6 +156,24 @@ class LMPPOLearner(PPOTorchLearner):
             loss = loss + coeff * mean_kl
             self.metrics.log_value((module_id, "kl_ref"), mean_kl.detach(), window=1)
         return loss
+
+    def _token_kl(self, module, batch, fwd_out) -> torch.Tensor:
+        """k3 KL to the reference per generated token, averaged over the live tokens of the batch.
+
+        With token-level ratios the penalty is per token too, as in TRL's GRPO
+        (``beta * mean_t k3_t``). The k3 of a whole answer's summed log-ratio
+        grows exponentially with its length: 16 tokens 0.1 nats from the
+        reference each give 2.35 where the per-token mean is 0.005.
+        """
+        tokens = batch[Columns.ACTIONS].long()
+        dist = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
+        live = (~lm_ops.done_before(tokens, module.eos_id)).float()
+        rows = batch.get(Columns.LOSS_MASK)
+        if rows is not None:
+            live = live * rows.float().unsqueeze(-1)
+        delta = fwd_out[REF_TOKEN_LOGP] - dist.token_logp
+        kl = torch.exp(delta) - delta - 1.0
+        return (kl * live).sum() / live.sum().clamp(min=1.0)
 
     def _token_level_loss(self, module_id, module, config, batch, fwd_out):
         """PPO's loss with one importance ratio per generated token (generate mode).
