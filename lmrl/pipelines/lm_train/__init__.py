@@ -12,6 +12,8 @@ directory that ``lmrl train`` (:mod:`lmrl.pipelines.rl`) starts from or scores w
 - :mod:`~lmrl.pipelines.lm_train.faults`: ``LMRL_TRAIN_INJECT_FAULT``, a worker that dies on
   purpose.
 - :mod:`~lmrl.pipelines.lm_train.collect`: episodes of an agent as Parquet (``lmrl data collect``).
+- :mod:`~lmrl.pipelines.lm_train.rl_format`: demo rows in the prompt format an RL policy acts in
+  (``lmrl data collect --model/--like``; chat prompts for pretrained models).
 
 A reward model becomes an env's reward in RL: :mod:`lmrl.pipelines.rl.reward_wrapper`.
 

@@ -1,9 +1,12 @@
 """``lmrl data collect``: episodes of an agent written as Parquet, ready for ``finetune``.
 
 One row per step. ``prompt`` is the observation in the policy's own prompt
-format (``"{text}\\nAction:"``) and ``response`` is ``" " + action``, so an
+format (``"{text}\\nAction:"``, the presets') and ``response`` is ``" " + action``, so an
 ``sft`` run on expert episodes is behaviour cloning with the very token
-boundaries the policy acts with. ``text`` (prompt + response) serves
+boundaries the policy acts with. With ``policy_config`` (``--model NAME`` /
+``--like CONFIG.yaml``) they are instead what ``lmrl train`` with that config
+would act with -- for a pretrained instruct model the chat prompt and the
+action as its candidate or sampled tokens (:mod:`lmrl.pipelines.lm_train.rl_format`). ``text`` (prompt + response) serves
 ``pretrain``; ``expert_action`` (what the scripted expert would have done,
 whatever the acting agent did) gives preference pairs for reward models.
 
@@ -23,6 +26,8 @@ multi-agent envs only).
 Example:
     >>> path = collect("lmrl/Maze-v0", "expert", n=100, out="demos.parquet")  # doctest: +SKIP
     >>> path = collect("lmrl/TicTacToe-v0", "expert", n=400, out="ttt.parquet", opponent="random")  # doctest: +SKIP
+    >>> cfg = zero_shot_config("smollm2-135m-instruct", "lmrl/Maze-v0")  # doctest: +SKIP
+    >>> path = collect("lmrl/Maze-v0", "expert", n=200, out="chat.parquet", policy_config=cfg)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from typing import Any
 
 from lmrl.envs.adapter import PROMPT_FORMAT
 from lmrl.errors import RunError
+from lmrl.pipelines.config import RunConfig
+from lmrl.pipelines.lm_train.rl_format import META_KEY, RLFormat
 
 COLUMNS = (
     "env_id", "episode_id", "seed", "turn", "observation", "admissible", "prompt", "response",
@@ -69,6 +76,7 @@ def collect(
     greedy: bool = True,
     progress: bool = True,
     opponent: str | None = None,
+    policy_config: RunConfig | None = None,
 ) -> dict[str, Any]:
     """Plays ``n`` episodes (seeds ``seed .. seed + n - 1``) and writes them to ``out`` as Parquet.
 
@@ -87,6 +95,10 @@ def collect(
         opponent: Multi-agent envs only: ``random``, ``expert`` or a policy directory
             playing the other seats; ``policy`` then plays one seat per episode, in turn,
             and only its moves are written. ``None``: ``policy`` plays every seat.
+        policy_config: Write ``prompt`` and ``response`` as ``lmrl train`` with this run
+            config (its ``env`` and ``policy`` sections) would act: chat prompts for a
+            pretrained instruct model. Its ``env.id`` must be ``env_id``; its ``env.kwargs``
+            apply. ``None``: the plain ``"{text}\\nAction:"`` format.
 
     Returns:
         ``path``, ``episodes``, ``rows``, ``success_rate``, ``mean_return`` (multi-agent: over
@@ -94,13 +106,29 @@ def collect(
     """
     from lmrl.envs.catalog import env_kind
 
-    if env_kind(env_id) != "single":
-        rows, successes, returns = _play_multiagent(env_id, policy, opponent, n, seed, env_kwargs, greedy, progress)
-    elif opponent is not None:
+    if policy_config is not None:
+        if policy_config.env.id != env_id:
+            raise RunError(
+                f"the run config's env.id ({policy_config.env.id}) is not the env to collect ({env_id}); "
+                "collect for the env that config trains on"
+            )
+        if env_kwargs is not None and dict(env_kwargs) != dict(policy_config.env.kwargs):
+            raise RunError(
+                f"env_kwargs {env_kwargs!r} differ from the run config's env.kwargs "
+                f"{dict(policy_config.env.kwargs)!r}; give them in one place"
+            )
+        env_kwargs = dict(policy_config.env.kwargs)
+    single = env_kind(env_id) == "single"
+    if single and opponent is not None:
         raise RunError(f"--opponent applies to multi-agent envs only, and `{env_id}` has one agent; drop --opponent")
+    fmt = RLFormat.from_config(policy_config) if policy_config is not None else None
+    if single:
+        rows, successes, returns = _play(env_id, policy, n, seed, env_kwargs, greedy, progress, fmt)
     else:
-        rows, successes, returns = _play(env_id, policy, n, seed, env_kwargs, greedy, progress)
-    path = _write(rows, out)
+        rows, successes, returns = _play_multiagent(
+            env_id, policy, opponent, n, seed, env_kwargs, greedy, progress, fmt
+        )
+    path = _write(rows, out, fmt.meta if fmt is not None else None)
     return {
         "path": str(path),
         "episodes": n,
@@ -110,7 +138,9 @@ def collect(
     }
 
 
-def _play(env_id, policy, n, seed, env_kwargs, greedy, progress) -> tuple[list[dict], list[bool], list[float]]:
+def _play(
+    env_id, policy, n, seed, env_kwargs, greedy, progress, fmt: RLFormat | None = None
+) -> tuple[list[dict], list[bool], list[float]]:
     """Single-agent episodes, batched across episodes: rows, per-episode success and return."""
     from rich.progress import Progress
 
@@ -131,14 +161,14 @@ def _play(env_id, policy, n, seed, env_kwargs, greedy, progress) -> tuple[list[d
             for i, action in zip(active, actions, strict=True):
                 expert = _expert_action(envs[i])
                 text, admissible = obs[i]["text"], [str(a) for a in obs[i].get("actions") or ()]
-                prompt = PROMPT_FORMAT.format(text=text)
+                prompt, response = _prompt_response(fmt, i, obs[i], infos[i], action)
                 obs[i], reward, terminated, truncated, infos[i] = envs[i].step(action)
                 done = bool(terminated or truncated)
                 episode_rows[i].append({
                     "env_id": env_id, "episode_id": i, "seed": seed + i, "turn": len(episode_rows[i]),
                     "observation": text, "admissible": admissible,
-                    "prompt": prompt, "response": " " + action, "action": action, "expert_action": expert,
-                    "reward": float(reward), "done": done, "text": prompt + " " + action, "agent": None,
+                    "prompt": prompt, "response": response, "action": action, "expert_action": expert,
+                    "reward": float(reward), "done": done, "text": prompt + response, "agent": None,
                 })  # fmt: skip
                 if done:
                     bar.advance(task)
@@ -157,8 +187,15 @@ def _play(env_id, policy, n, seed, env_kwargs, greedy, progress) -> tuple[list[d
     return rows, successes, returns
 
 
+def _prompt_response(fmt: RLFormat | None, key, obs: dict, info: dict, action: str) -> tuple[str, str]:
+    """The row's prompt and response: the plain format, or the RL policy's (``fmt``)."""
+    if fmt is None:
+        return PROMPT_FORMAT.format(text=obs["text"]), " " + action
+    return fmt.render(key, obs, info, action)
+
+
 def _play_multiagent(
-    env_id, policy, opponent, n, seed, env_kwargs, greedy, progress
+    env_id, policy, opponent, n, seed, env_kwargs, greedy, progress, fmt: RLFormat | None = None
 ) -> tuple[list[dict], list[bool], list[float]]:
     """Multi-agent episodes through the AEC form: the written seats' rows, success and return."""
     from rich.progress import Progress
@@ -193,13 +230,14 @@ def _play_multiagent(
                     acting = player if agent in episode else other
                     action = acting.act(agent, obs, info, env)
                     if agent in episode:
-                        prompt = PROMPT_FORMAT.format(text=obs["text"])
+                        # No earlier turns (key None): the multi-agent envs encode each observation alone.
+                        prompt, response = _prompt_response(fmt, None, obs, info, action)
                         episode[agent].append({
                             "env_id": env_id, "episode_id": i, "seed": seed + i, "turn": len(episode[agent]),
                             "observation": obs["text"], "admissible": [str(a) for a in obs.get("actions") or ()],
-                            "prompt": prompt, "response": " " + action, "action": action,
+                            "prompt": prompt, "response": response, "action": action,
                             "expert_action": _expert_action(env, agent), "reward": 0.0, "done": False,
-                            "text": prompt + " " + action, "agent": agent,
+                            "text": prompt + response, "agent": agent,
                         })  # fmt: skip
                     env.step(action)
                 for agent, agent_rows in episode.items():
@@ -217,12 +255,19 @@ def _play_multiagent(
     return rows, successes, returns
 
 
-def _write(rows: list[dict[str, Any]], out: str | Path) -> Path:
-    """Writes the rows as Parquet, atomically: readers never see half a file."""
+def _write(rows: list[dict[str, Any]], out: str | Path, meta: dict[str, Any] | None = None) -> Path:
+    """Writes the rows as Parquet, atomically: readers never see half a file.
+
+    ``meta`` (how the prompts were rendered) goes into the file's metadata under ``lmrl``.
+    """
+    import json
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pylist([{k: r[k] for k in COLUMNS} for r in rows], schema=_schema())
+    if meta is not None:
+        table = table.replace_schema_metadata({META_KEY: json.dumps(meta).encode("utf-8")})
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")

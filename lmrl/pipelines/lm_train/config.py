@@ -9,7 +9,8 @@ Both share one shape, nested by concern::
     resources   Ray Train workers (CPU/gloo or GPU/NCCL) and fault tolerance
     run         run directory and display
 
-``finetune`` adds ``task: sft | reward_model`` and the column names of its data.
+``finetune`` adds ``task: sft | reward_model``, the column names of its data, and
+``lora`` (sft from pretrained weights: only a LoRA adapter trains, merged at the end).
 Every section forbids unknown keys; cross-field checks raise with the values.
 YAML loading lives in :func:`lmrl.platform.config.load_config_as`.
 
@@ -100,7 +101,9 @@ class ModelSection(_Section):
         "config.json / model directory; random initial weights.",
     )
     init: str | None = Field(
-        None, description="Start from these weights: a directory from pretrain/finetune/train, or a hub id."
+        None,
+        description="Start from these weights: a catalog name (lmrl models list, e.g. "
+        "smollm2-135m-instruct), a directory from pretrain/finetune/train or any HF model, or a hub id.",
     )
 
     @field_validator("preset")
@@ -210,6 +213,25 @@ class PretrainConfig(_TrainConfigBase):
     data: PretrainData = Field(default_factory=PretrainData)
 
 
+class LoraTraining(_Section):
+    """LoRA on ``model.init`` (sft): only the adapter trains; ``model/`` holds the merged weights."""
+
+    r: int = Field(8, ge=1, le=1024, description="LoRA rank.")
+    alpha: float = Field(16.0, gt=0.0, description="LoRA scaling numerator (scale = alpha / r).")
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        "all-linear",
+        description="Linear layers to adapt by name (e.g. [q_proj, v_proj]) or all-linear "
+        "(every linear layer but the LM head).",
+    )
+
+    @field_validator("target_modules")
+    @classmethod
+    def _not_empty(cls, value: list[str] | str) -> list[str] | str:
+        if isinstance(value, list) and not value:
+            raise ValueError("lora.target_modules is empty; name modules (e.g. [q_proj, v_proj]) or use all-linear")
+        return value
+
+
 class FinetuneConfig(_TrainConfigBase):
     """``lmrl finetune``: supervised fine-tuning or a reward model.
 
@@ -222,6 +244,24 @@ class FinetuneConfig(_TrainConfigBase):
         "sft", description="sft: loss on response tokens; reward_model: a scalar score head."
     )
     data: FinetuneData = Field(default_factory=FinetuneData)
+    lora: LoraTraining | None = Field(
+        None, description="sft only: train a LoRA adapter on model.init instead of every weight (null: off)."
+    )
+
+    @model_validator(mode="after")
+    def _check_lora(self) -> FinetuneConfig:
+        if self.lora is None:
+            return self
+        if self.task != "sft":
+            raise ValueError(f"lora applies to task sft only, got task {self.task}; remove lora")
+        if self.model.init is None:
+            m = self.model
+            given = f"model.config {m.config!r}" if m.config is not None else f"model.preset {m.preset or 'tiny'}"
+            raise ValueError(
+                f"lora trains an adapter on pretrained weights and needs model.init (a catalog name such as "
+                f"smollm2-135m-instruct, or a model directory), got {given}; set model.init or remove lora"
+            )
+        return self
 
 
 TrainConfig = PretrainConfig | FinetuneConfig

@@ -10,6 +10,15 @@ rows (binary cross-entropy) or ``chosen``/``rejected`` pairs (Bradley-Terry),
 the model that ``reward: {model: DIR}`` names. The result, ``RUN_DIR/model``,
 loads with ``from_pretrained`` and serves as ``policy.model`` of ``lmrl train``.
 
+``model.init`` may name a catalog model (``smollm2-135m-instruct``), resolved
+as ``lmrl train`` resolves ``policy.model``. With a ``lora`` section only a
+LoRA adapter on those weights trains (checkpoints hold the adapter), and
+``model/`` gets the merged weights, so RL puts a fresh adapter on top. Rows
+that ``lmrl data collect --model/--like`` rendered in an RL policy's format
+(:mod:`~lmrl.pipelines.lm_train.rl_format`) must be trained with that
+tokenizer, and ``model/lmrl.json`` records their adapter settings, so that
+``lmrl eval`` prompts the result as the rows did.
+
 Example:
     >>> from lmrl.pipelines.lm_train.config import PretrainConfig
     >>> cfg = PretrainConfig.model_validate({"data": {"train": ["corpus.txt"]}, "training": {"steps": 50}})
@@ -34,6 +43,7 @@ run directory is created, so a bad row leaves nothing behind.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -81,10 +91,11 @@ class Prepared:
     summaries: dict[str, Any] = field(default_factory=dict)
     env_ids: list[str] = field(default_factory=list)
     max_admissible: int = 0
+    rl_format: dict[str, Any] | None = None  # how collected rows were rendered (rl_format.read_format)
 
 
 #: ``config.yaml``'s sections in reading order.
-_ORDER = ("task", "data", "tokenizer", "model", "training", "resources", "run")
+_ORDER = ("task", "data", "tokenizer", "model", "lora", "training", "resources", "run")
 
 
 def task_of(cfg: PretrainConfig | FinetuneConfig) -> str:
@@ -126,6 +137,7 @@ def prepare(cfg: PretrainConfig | FinetuneConfig) -> Prepared:
     tokenizer = _tokenizer(cfg, spec, train_files)
     model_class = "sequence_classification" if task == "reward_model" else "causal_lm"
     prepared = Prepared(task, spec, train_files, eval_files, split, tokenizer, model_class)
+    prepared.rl_format = _rl_format(cfg, train_files + eval_files, tokenizer)
     _model(cfg, prepared)  # a model too short for data.max_length fails before the data pass
     train = D.scan(spec, train_files, tokenizer, split=split, key="data.train")
     prepared.summaries["train"] = _summary_dict(train)
@@ -167,10 +179,19 @@ def _spec(cfg, task: str, files: list[tuple[Path, str]], expect: str | None = No
     return D.Spec(kind, columns, d.max_length, pack=pack, eval_fraction=d.eval_fraction)
 
 
+def init_source(cfg) -> str | None:
+    """``model.init`` as a loadable path or hub id: catalog names resolve (pulled on first use)."""
+    if cfg.model.init is None:
+        return None
+    from lmrl.policies.models import resolve
+
+    return resolve(cfg.model.init)
+
+
 def _tokenizer(cfg, spec: D.Spec, files: list[tuple[Path, str]]):
     from transformers import AutoTokenizer
 
-    source = cfg.model.init or cfg.tokenizer.path
+    source = init_source(cfg) or cfg.tokenizer.path
     if source is None:
         from lmrl.policies.lm import train_tokenizer
 
@@ -185,6 +206,37 @@ def _tokenizer(cfg, spec: D.Spec, files: list[tuple[Path, str]]):
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return tok
+
+
+def _rl_format(cfg, files: list[tuple[Path, str]], tokenizer) -> dict[str, Any] | None:
+    """The RL prompt format the data files were rendered in (one for all), checked against the tokenizer.
+
+    Raises:
+        DataError: Files rendered in different formats, or some in one and some plain.
+        ConfigError: The rows were rendered for another tokenizer than this run's.
+    """
+    from lmrl.pipelines.lm_train.rl_format import read_format, tokenizer_fingerprint
+
+    found = {str(path): read_format(path) for path, _ in files}
+    kinds = {json.dumps(m, sort_keys=True) for m in found.values()}
+    if len(kinds) > 1:
+        listed = "; ".join(f"{p}: {m['model'] if m else 'plain'}" for p, m in found.items())
+        raise DataError(
+            f"the data files were rendered in different prompt formats ({listed}); "
+            "collect them all with the same --model/--like"
+        )
+    path, meta = next(iter(found.items()))
+    if meta is None:
+        return None
+    if meta["tokenizer"] != tokenizer_fingerprint(tokenizer):
+        ours = f"model.init `{cfg.model.init}`" if cfg.model.init else (
+            f"tokenizer.path `{cfg.tokenizer.path}`" if cfg.tokenizer.path else "the BPE this run would train"
+        )
+        raise ConfigError(
+            f"{path} was rendered for the tokenizer of `{meta['model']}` (lmrl data collect --model), but "
+            f"{ours} tokenises differently; set model.init to {meta['model']} or collect again with --model"
+        )
+    return meta
 
 
 def _summary_dict(s: D.DataSummary) -> dict[str, Any]:
@@ -221,12 +273,15 @@ def _model(cfg, prepared: Prepared) -> None:
 
     tok, m, max_length = prepared.tokenizer, cfg.model, cfg.data.max_length
     if m.init is not None:
+        source = init_source(cfg)
         try:
-            config = AutoConfig.from_pretrained(m.init)
+            config = AutoConfig.from_pretrained(source)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"model.init `{m.init}`: cannot load it ({D.first_line(exc)})") from None
         _check_model_config(config, tok, max_length, f"model.init `{m.init}`")
-        prepared.model_source = m.init
+        if getattr(cfg, "lora", None) is not None:
+            _check_lora_targets(config, cfg.lora.target_modules, m.init)
+        prepared.model_source = source
         return
     if m.config is None:
         from lmrl.policies.lm import build_preset
@@ -246,6 +301,26 @@ def _model(cfg, prepared: Prepared) -> None:
     _check_model_config(model.config, tok, max_length, "the model")
     model.config.pad_token_id = tok.pad_token_id
     prepared.init_model = model
+
+
+def _check_lora_targets(config, targets: list[str] | str, init: str) -> None:
+    """Raises ConfigError if ``lora.target_modules`` names layers the model lacks (built on the meta device)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from lmrl.errors import did_you_mean
+    from lmrl.policies.lora import linear_module_names
+
+    if targets == "all-linear":
+        return
+    with torch.device("meta"):
+        have = linear_module_names(AutoModelForCausalLM.from_config(config))
+    unknown = [t for t in targets if t not in have]
+    if unknown:
+        raise ConfigError(
+            f"lora.target_modules {unknown} match no linear layer of model.init `{init}` "
+            f"({config.model_type}).{did_you_mean(unknown[0], have)} It has: {', '.join(have)} (or use all-linear)"
+        )
 
 
 def _hf_config(value: dict[str, Any] | str):
@@ -346,6 +421,7 @@ def run_job(
         "training": cfg.training.model_dump(mode="json"),
         "has_eval": "eval" in datasets,
         "shuffle_buffer": cfg.data.shuffle_buffer,
+        "lora": _lora(cfg),
     }
     started = time.perf_counter()
     title = f"{task_of(cfg)} ({spec.kind}, {cfg.resources.num_workers} workers)"
@@ -359,6 +435,12 @@ def run_job(
         progress=cfg.run.progress,
     )
     return _finish(cfg, run, result, meta_extra, time.perf_counter() - started)
+
+
+def _lora(cfg) -> dict[str, Any] | None:
+    """``LoraSettings`` as a dict when the config trains a LoRA adapter, else None."""
+    lora = getattr(cfg, "lora", None)
+    return None if lora is None else lora.model_dump(mode="json")
 
 
 def _datasets(spec: D.Spec, train_files, eval_files, split: bool) -> dict[str, Any]:
@@ -384,7 +466,17 @@ def _meta(cfg, prepared: Prepared) -> dict[str, Any]:
         "lmrl_version": lmrl.__version__,
         "base": cfg.model.init or (cfg.model.config if cfg.model.config is not None else (cfg.model.preset or "tiny")),
     }
-    if prepared.model_class == "causal_lm":  # usable as a policy: the adapter's defaults, the env's mode
+    if _lora(cfg) is not None:
+        meta["lora"] = {**_lora(cfg), "merged": True}
+    if prepared.model_class == "causal_lm" and prepared.rl_format is not None:
+        # The rows were rendered as an RL policy acts: evaluate and serve the result the same way.
+        rl = prepared.rl_format
+        meta.update(
+            env_id=rl["env_id"], env_kwargs=rl["env_kwargs"], action_mode=rl["adapter"]["action_mode"],
+            prompt_format=rl["adapter"]["prompt_format"], adapter=rl["adapter"], temperature=rl["temperature"],
+            rendered_for=rl["model"],
+        )  # fmt: skip
+    elif prepared.model_class == "causal_lm":  # usable as a policy: the adapter's defaults, the env's mode
         from lmrl.envs.adapter import AdapterConfig
 
         action_mode = "choose"
@@ -423,7 +515,8 @@ def _finish(cfg, run: Path, result, meta_extra: dict[str, Any], seconds: float) 
             "eval": {k: v for k, v in (ev[-1] if ev else {}).items() if k.startswith("eval_")},
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
-        model_dir = finalize_model(Path(ckpt), run / MODEL_DIR, meta)
+        base = json.loads((run / DATA_FILE).read_text())["model_source"]
+        model_dir = finalize_model(Path(ckpt), run / MODEL_DIR, meta, base=base)
     summary = {
         "run_dir": str(run),
         "model_dir": str(model_dir),

@@ -4,7 +4,9 @@
 data-parallel training, DDP over gloo on CPU or NCCL on GPU):
 
 1. load the model from ``init`` (same seed everywhere; DDP broadcasts rank 0's
-   weights), AdamW with decay on matrices only, linear warmup then cosine decay;
+   weights), with ``lora`` wrap it in a LoRA adapter (only the adapter trains;
+   checkpoints hold the adapter), AdamW with decay on matrices only, linear
+   warmup then cosine decay;
 2. restore weights, optimiser, scheduler and the data position from
    ``ray.train.get_checkpoint()`` when the run restarts (a worker died and
    ``FailureConfig`` restarted the group, or the driver came back with
@@ -175,7 +177,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             (causal_lm, sequence_classification), ``model_source`` (HF dir or
             hub id), ``tokenizer_dir``, ``run_dir``, ``training`` (the
             ``TrainingSection`` as a dict), ``has_eval``, ``fault`` (a
-            :class:`~lmrl.pipelines.lm_train.faults.Fault` as a dict, or ``None``).
+            :class:`~lmrl.pipelines.lm_train.faults.Fault` as a dict, or ``None``),
+            ``lora`` (``LoraSettings`` as a dict, or ``None``: train every weight).
     """
     import ray.train
     import torch
@@ -194,6 +197,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         torch.set_num_threads(max(1, int(config.get("threads", 1))))
 
     raw = load_model(config["model_source"], config["model_class"], t["seed"])
+    if config.get("lora"):
+        from lmrl.policies.lora import LoraSettings, apply_lora
+
+        raw = apply_lora(raw, LoraSettings(**config["lora"]))  # the base is frozen
     model = prepare_model(raw)
     opt = torch.optim.AdamW(_param_groups(raw, t["weight_decay"]), lr=t["lr"], betas=tuple(t["betas"]))
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -203,8 +210,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
-            loaded = type(raw).from_pretrained(d, dtype=torch.float32)
-            raw.load_state_dict(loaded.state_dict())
+            restore_weights(raw, Path(d))
             saved = torch.load(Path(d) / TRAIN_STATE_FILE, weights_only=False)
             opt.load_state_dict(saved["optimizer"])
             sched.load_state_dict(saved["scheduler"])
@@ -302,6 +308,25 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             state["batch"] = 0
             continue
         break
+
+
+def restore_weights(raw, checkpoint_dir: Path) -> None:
+    """Loads a checkpoint's weights into ``raw``: the adapter only for a LoRA model (``peft``), else all."""
+    import torch
+
+    from lmrl.policies.lora import is_lora
+
+    if is_lora(raw):  # a LoRA checkpoint holds the adapter only; the base comes from model_source
+        from peft.utils import load_peft_weights, set_peft_model_state_dict
+
+        result = set_peft_model_state_dict(raw, load_peft_weights(str(checkpoint_dir), device="cpu"))
+        missing = [k for k in result.missing_keys if "lora_" in k]
+        if missing:
+            raise RunError(f"the checkpoint {checkpoint_dir} lacks adapter weights ({missing[0]}...); "
+                           "resume with the run's own lora settings")
+        return
+    loaded = type(raw).from_pretrained(checkpoint_dir, dtype=torch.float32)
+    raw.load_state_dict(loaded.state_dict())
 
 
 def _report(raw, opt, sched, state: dict, config: dict, metrics: dict, rank: int) -> None:
@@ -464,22 +489,50 @@ def _one_line(exc: BaseException) -> str:
     return (text[:300] + "...") if len(text) > 300 else text or type(exc).__name__
 
 
-def finalize_model(checkpoint_dir: Path, out: Path, meta: dict[str, Any]) -> Path:
+#: What ``peft`` writes beside the tokenizer in a LoRA checkpoint (not part of the merged model).
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin", "README.md")
+
+
+def finalize_model(checkpoint_dir: Path, out: Path, meta: dict[str, Any], base: str | None = None) -> Path:
     """Copies a checkpoint's HF files to ``out`` (atomically) and writes ``lmrl.json``.
+
+    A LoRA checkpoint (an ``adapter_config.json``) is merged into its base
+    weights first, so ``out`` is a plain model that ``from_pretrained`` loads.
 
     Args:
         checkpoint_dir: A checkpoint written by the workers.
         out: The model directory to create (replaced if it exists).
         meta: The ``lmrl.json`` content.
+        base: The weights a LoRA checkpoint adapts (``model_source``).
     """
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(checkpoint_dir, tmp, ignore=shutil.ignore_patterns(TRAIN_STATE_FILE, ".*"))
+    lora = (checkpoint_dir / "adapter_config.json").is_file()
+    skip = (TRAIN_STATE_FILE, ".*", *(ADAPTER_FILES if lora else ()))
+    shutil.copytree(checkpoint_dir, tmp, ignore=shutil.ignore_patterns(*skip))
+    if lora:
+        _merge_adapter(checkpoint_dir, base, tmp)
     (tmp / "lmrl.json").write_text(json.dumps(meta, indent=2))
     if out.exists():
         shutil.rmtree(out)
     os.replace(tmp, out)
     return out
+
+
+def _merge_adapter(adapter_dir: Path, base: str | None, out: Path) -> None:
+    """Saves ``base`` with the LoRA adapter of ``adapter_dir`` merged into its weights to ``out``."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    from lmrl.policies.lora import merged
+
+    hf_logging.disable_progress_bar()  # the run's own display has ended; no loading/writing bars
+    if base is None:
+        raise RunError(f"{adapter_dir} holds a LoRA adapter but the run records no base model to merge it into")
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    merged(PeftModel.from_pretrained(model, adapter_dir)).save_pretrained(out)
 
 
 class _TrainFigures:

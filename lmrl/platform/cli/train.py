@@ -132,7 +132,7 @@ def _trainer(command: str) -> _Trainer:
     def load(path: str | Path | None, overrides: list[str]) -> Any:
         return load_config_as(schema, path, overrides)
 
-    fixed = ("task", "data", "tokenizer", "model")
+    fixed = ("task", "data", "tokenizer", "model", "lora")
     return _Trainer(DATA_FILE, "`lmrl pretrain` or `lmrl finetune`", fixed, load, _run_lm)
 
 
@@ -261,6 +261,10 @@ def _dry_run(cfg: Any) -> int:
         table.add_row(f"{name} tokens", str(s["tokens"]))
     table.add_row("tokenizer", f"{len(prepared.tokenizer)} tokens")
     table.add_row("model", prepared.model_source or f"{sum(p.numel() for p in prepared.init_model.parameters()):,} parameters (new)")
+    if getattr(cfg, "lora", None) is not None:
+        table.add_row("lora", f"r {cfg.lora.r}, alpha {cfg.lora.alpha:g}, {cfg.lora.target_modules} (merged into model/)")
+    if prepared.rl_format is not None:
+        table.add_row("rows rendered for", f"{prepared.rl_format['model']} ({prepared.rl_format['adapter']['action_mode']} mode)")
     out.console(soft_wrap=True).print(table)
     return 0
 
