@@ -126,6 +126,19 @@ def test_train_writes_run_exports_and_resumes(ray_session, tiny_model_dir, tmp_p
     assert rows[2]["timesteps"] > rows[1]["timesteps"]
 
 
+def _assert_greedy_choices(chosen: list[str], observations: list[dict], scores: torch.Tensor) -> None:
+    """Each chosen action is the module's greedy one, or ties it within float noise (1e-4).
+
+    APPO's updates are asynchronous, so its weights differ from run to run; a
+    near-tie between two candidates (seen once under load: 'east' for 'north')
+    may then resolve either way in the export's and the module's passes.
+    """
+    for obs, action, row in zip(observations, chosen, scores, strict=True):
+        assert action in obs["actions"], (action, obs["actions"])
+        k = obs["actions"].index(action)
+        assert float(row[k]) >= float(row.max()) - 1e-4, (action, obs["actions"], row.tolist())
+
+
 @pytest.mark.parametrize("name", ["APPO", "DQN"])
 def test_appo_and_dqn_update_and_export(ray_session, tiny_model_dir, tmp_path, name):
     from lmrl.policies.text_policy import TextPolicy
@@ -160,10 +173,16 @@ def test_appo_and_dqn_update_and_export(ray_session, tiny_model_dir, tmp_path, n
                 for k in algo.config.observation_space.spaces
             }
         }
-        idx = module.forward_inference(batch)[Columns.ACTIONS].tolist()
+        with torch.no_grad():  # (B, K): candidate logits (APPO) or Q-values (DQN), the greedy scores
+            if name == "DQN":
+                from ray.rllib.algorithms.dqn.default_dqn_rl_module import QF_PREDS
+
+                scores = module.compute_q_values(batch)[QF_PREDS]
+            else:
+                scores = module.forward_inference(batch)[Columns.ACTION_DIST_INPUTS]
     finally:
         algo.stop()
-    assert policy.act(observations) == [o["actions"][i] for o, i in zip(observations, idx, strict=True)]
+    _assert_greedy_choices(policy.act(observations), observations, scores)
 
 
 def test_learner_drops_the_loss_masked_bootstrap_rows(ray_session, tiny_model_dir, tmp_path):
