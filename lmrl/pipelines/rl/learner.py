@@ -112,6 +112,13 @@ class GroupAdvantages(ConnectorV2):
         return batch
 
 
+def _live_tokens(module, batch) -> torch.Tensor:
+    """(B, T) 1.0 for each generated token up to and including the first EOS, in rows the loss keeps."""
+    live = (~lm_ops.done_before(batch[Columns.ACTIONS].long(), module.eos_id)).float()
+    rows = batch.get(Columns.LOSS_MASK)
+    return live if rows is None else live * rows.float().unsqueeze(-1)
+
+
 class LMPPOLearner(PPOTorchLearner):
     """PPO with an optional KL penalty to the frozen reference policy.
 
@@ -165,12 +172,8 @@ class LMPPOLearner(PPOTorchLearner):
         grows exponentially with its length: 16 tokens 0.1 nats from the
         reference each give 2.35 where the per-token mean is 0.005.
         """
-        tokens = batch[Columns.ACTIONS].long()
         dist = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
-        live = (~lm_ops.done_before(tokens, module.eos_id)).float()
-        rows = batch.get(Columns.LOSS_MASK)
-        if rows is not None:
-            live = live * rows.float().unsqueeze(-1)
+        live = _live_tokens(module, batch)
         delta = fwd_out[REF_TOKEN_LOGP] - dist.token_logp
         kl = torch.exp(delta) - delta - 1.0
         return (kl * live).sum() / live.sum().clamp(min=1.0)
@@ -184,13 +187,10 @@ class LMPPOLearner(PPOTorchLearner):
         surrogate is averaged over all those tokens in the batch, as in TRL's
         GRPO and DAPO. The value and entropy terms are RLlib's.
         """
-        tokens = batch[Columns.ACTIONS].long()
         # Per-token log-probs of the sampled ids and entropies (B, T) each: module.TokenStats.
         dist = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
-        live = (~lm_ops.done_before(tokens, module.eos_id)).float()
+        live = _live_tokens(module, batch)
         rows = batch.get(Columns.LOSS_MASK)
-        if rows is not None:
-            live = live * rows.float().unsqueeze(-1)
         # The env runners sent each sampled token's log-prob (B, T) as ACTION_DIST_INPUTS.
         old_logp = batch[Columns.ACTION_DIST_INPUTS].float()
         ratio = torch.exp(dist.token_logp - old_logp)
