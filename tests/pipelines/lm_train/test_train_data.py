@@ -293,6 +293,8 @@ def test_docs_config_reference_sets_every_key_to_its_default():
     finetune = yaml.safe_load(finetune_block)
     fields = FinetuneConfig().model_dump(mode="json")
     assert finetune["task"] == fields["task"]
+    assert finetune["lora"] == fields["lora"]
+    assert set(finetune) == set(fields) - set(defaults) | {"data"}
     assert set(finetune["data"]) == set(fields["data"]) - set(defaults["data"])
     assert all(fields["data"][k] == v for k, v in finetune["data"].items())
 
