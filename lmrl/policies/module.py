@@ -157,11 +157,14 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
         # Pretrained LMs' last hidden states are far from unit scale: a value head reading them
         # raw starts with values in the tens and vf_loss pinned at its clip.
         self.value_norm = nn.LayerNorm(hidden, elementwise_affine=False) if cfg.get("value_norm") else nn.Identity()
-        # The env runners' modules (inference_only) act and nothing else: values are computed on
-        # the learner (GAE / V-trace run in its connectors), so runners hold no value head, no
-        # reference copy and no target network -- the LM's weights (and the adapter) only.
+        # The env runners' modules (inference_only) act: they hold no reference copy and no target
+        # network -- the LM's weights (and the adapter) only. With ``runner_values`` (PPO + GAE)
+        # they also hold the value head (hidden + 1 weights) and return each step's value
+        # (VF_PREDS) from the prompt features the acting pass computed anyway, so the learner's
+        # GAE needs a prompt pass only for the bootstrap rows (compute_values).
+        self.runner_values: bool = bool(cfg.get("runner_values")) and self.critic
         self.value_head: nn.Module | None = None
-        if not self.inference_only:
+        if not self.inference_only or self.runner_values:
             with torch.random.fork_rng():
                 torch.manual_seed(int(cfg.get("init_seed", 0)))
                 width = int(cfg.get("value_head_hidden", 0))
@@ -255,32 +258,39 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
     @torch.no_grad()
     def _act(self, batch: dict[str, Any], greedy: bool) -> dict[str, Any]:
         obs = batch[Columns.OBS]
+        values = self.runner_values and not greedy  # exploration feeds training; inference does not
         if self.action_mode == "choose":
-            logits, _ = self._choose_logits(self.lm, obs)  # (B, K)
+            logits, feats = self._choose_logits(self.lm, obs)  # (B, K), (B, H)
             dist = TorchCategorical.from_logits(logits)
             actions = logits.argmax(-1) if greedy else dist.sample()
-            return {
+            out = {
                 Columns.ACTIONS: actions,
                 Columns.ACTION_LOGP: dist.logp(actions),
                 Columns.ACTION_DIST_INPUTS: logits,
             }
-        rows = RowSampling.uniform(len(obs["prompt_ids"]), self.temperature, greedy)
-        with self._amp():
-            drawn = sample(
-                self.lm,
-                obs["prompt_ids"],
-                obs["prompt_mask"],
-                self.eos_id,
-                self.temperature,
-                rows,
-                self.max_new_tokens,
-            )
-        token_logp = drawn.token_logp  # (B, T), 0 after the first EOS
-        return {
-            Columns.ACTIONS: drawn.tokens,  # (B, T)
-            Columns.ACTION_LOGP: token_logp.sum(-1),  # (B,)
-            Columns.ACTION_DIST_INPUTS: token_logp,  # (B, T): what the token-level ratios need
-        }
+        else:
+            rows = RowSampling.uniform(len(obs["prompt_ids"]), self.temperature, greedy)
+            with self._amp():
+                drawn = sample(
+                    self.lm,
+                    obs["prompt_ids"],
+                    obs["prompt_mask"],
+                    self.eos_id,
+                    self.temperature,
+                    rows,
+                    self.max_new_tokens,
+                    features=values,
+                )
+            token_logp = drawn.token_logp  # (B, T), 0 after the first EOS
+            feats = drawn.features.float() if values else None
+            out = {
+                Columns.ACTIONS: drawn.tokens,  # (B, T)
+                Columns.ACTION_LOGP: token_logp.sum(-1),  # (B,)
+                Columns.ACTION_DIST_INPUTS: token_logp,  # (B, T): what the token-level ratios need
+            }
+        if values:
+            out[Columns.VF_PREDS] = self.value_head(self.value_norm(feats)).squeeze(-1)
+        return out
 
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         obs = batch[Columns.OBS]
@@ -319,7 +329,7 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
         return [(self.lm, self._target_lm)]
 
     def get_non_inference_attributes(self) -> list[str]:
-        return ["_target_lm", "value_head"]
+        return ["_target_lm"] if self.runner_values else ["_target_lm", "value_head"]
 
     def forward_target(self, batch: dict[str, Any]) -> dict[str, Any]:
         obs = batch[Columns.OBS]
@@ -347,16 +357,25 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
         if not self.critic:
             ids = batch[Columns.OBS]["prompt_ids"]
             return torch.zeros(ids.shape[0], device=ids.device)
-        if embeddings is None:
-            obs = batch[Columns.OBS]
-            ids, mask = obs["prompt_ids"], obs["prompt_mask"]
-            with torch.no_grad(), self._amp():
-                embeddings = torch.cat(
-                    [
-                        lm_ops.prompt_features(self.lm, ids[i : i + VALUE_CHUNK], mask[i : i + VALUE_CHUNK]).float()
-                        for i in range(0, len(ids), VALUE_CHUNK)
-                    ]
-                )
         if self.value_head is None:
             raise RuntimeError("an inference-only module (an env runner's) has no value head; values come from the learner")
-        return self.value_head(self.value_norm(embeddings)).squeeze(-1)
+        if embeddings is not None:
+            return self.value_head(self.value_norm(embeddings)).squeeze(-1)
+        obs = batch[Columns.OBS]
+        ids, mask = obs["prompt_ids"], obs["prompt_mask"]
+        values = torch.zeros(ids.shape[0], device=ids.device)
+        need = torch.ones(ids.shape[0], dtype=torch.bool, device=ids.device)
+        if self.runner_values and Columns.VF_PREDS in batch and Columns.LOSS_MASK in batch:
+            # The runner's values for the steps it acted on; a prompt pass only for each chunk's
+            # appended bootstrap row (loss-masked), and not even there after a terminal step.
+            values = batch[Columns.VF_PREDS].to(values).clone()
+            terminated = batch[Columns.TERMINATEDS].bool()
+            after_terminal = torch.cat([terminated.new_zeros(1), terminated[:-1]])
+            need = ~batch[Columns.LOSS_MASK].bool() & ~after_terminal
+        rows = need.nonzero().squeeze(-1)
+        with torch.no_grad(), self._amp():
+            for i in range(0, len(rows), VALUE_CHUNK):
+                at = rows[i : i + VALUE_CHUNK]
+                feats = lm_ops.prompt_features(self.lm, ids[at], mask[at]).float()
+                values[at] = self.value_head(self.value_norm(feats)).squeeze(-1)
+        return values

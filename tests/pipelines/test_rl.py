@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 
@@ -10,6 +11,7 @@ import pytest
 import torch
 from conftest import tiny_run_config
 from ray.rllib.core.columns import Columns
+from ray.rllib.evaluation.postprocessing import Postprocessing
 from rllib_helpers import sample_learner_batch
 
 import lmrl.envs
@@ -340,18 +342,46 @@ def test_token_level_ratio_loss_is_the_token_mean_of_the_advantage_before_an_upd
     assert 0.0 <= float(stats["clipped_token_share"]) <= 1.0 and np.isfinite(float(stats["policy_loss"]))
 
 
-def test_env_runners_hold_inference_weights_only(ray_session, tiny_model_dir, tmp_path):
-    """The runner's module acts: no value head, no KL reference copy; the learner's has both."""
-    cfg = tiny_run_config(tiny_model_dir, str(tmp_path), algorithm={"kl_ref_coeff": 0.1})
+@pytest.mark.parametrize("estimator", ["gae", "reinforce++"])
+def test_env_runners_hold_inference_weights_only(ray_session, tiny_model_dir, tmp_path, estimator):
+    """The runner's module acts: no KL reference copy; the learner's has it. With PPO + GAE the
+    runner also holds the value head (synced) and sends each step's value; without a critic not."""
+    cfg = tiny_run_config(
+        tiny_model_dir, str(tmp_path), algorithm={"kl_ref_coeff": 0.1, "advantage_estimator": estimator}
+    )
     algo = build_algorithm_config(cfg, tiny_model_dir).build_algo()
+    critic = estimator == "gae"
     try:
         runner = algo.env_runner.module
         learner = _learner_module(algo)
-        assert runner.inference_only and runner.value_head is None and not runner._ref
+        assert runner.inference_only and not runner._ref and runner.runner_values == critic
+        assert (runner.value_head is not None) == critic
         assert learner.value_head is not None and learner._ref
         synced = learner.get_state(inference_only=True)
-        assert not [k for k in synced if k.startswith("value_head")]
+        assert bool([k for k in synced if k.startswith("value_head")]) == critic
         assert set(synced) == set(runner.get_state())
+        episodes = algo.env_runner.sample(num_timesteps=16, random_actions=False)
+        assert all((Columns.VF_PREDS in e.extra_model_outputs) == critic for e in episodes)
+        if critic:  # GAE on the runner's values == GAE on a full learner value pass
+            without = copy.deepcopy(episodes)
+            for e in without:
+                del e.extra_model_outputs[Columns.VF_PREDS]
+            learner_ = algo.learner_group._learner
+
+            rows_seen = []
+            hook = learner.lm.register_forward_hook(lambda m, args, kw, out: rows_seen.append(kw["input_ids"].shape[0]),
+                                                    with_kwargs=True)  # fmt: skip
+
+            def targets(eps):
+                rows_seen.clear()
+                out = learner_._learner_connector(rl_module=learner_.module, batch={}, episodes=eps, shared_data={})
+                return out["default_policy"][Postprocessing.VALUE_TARGETS], sum(rows_seen)
+
+            assert any(not e.is_terminated for e in episodes)  # a truncated chunk needs its bootstrap value
+            (fast, fast_rows), (slow, slow_rows) = targets(copy.deepcopy(episodes)), targets(without)
+            hook.remove()
+            torch.testing.assert_close(fast, slow, rtol=1e-4, atol=1e-5)
+            assert 0 < fast_rows <= len(episodes) < slow_rows  # a prompt pass for bootstrap rows only
         algo.train()  # samples with the runner, learns, syncs back
         after = runner.get_state()
         new = learner.get_state(inference_only=True)

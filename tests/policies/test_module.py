@@ -144,3 +144,33 @@ def test_mask_after_eos_keeps_gradients_where_the_sequence_runs():
     assert torch.equal(masked[~done], logits[~done])
     masked.sum().backward()
     assert torch.equal(logits.grad, (~done).unsqueeze(-1).expand(2, 3, 7).float())
+
+
+@pytest.mark.parametrize(("mode", "env_id"), [("choose", "lmrl/Maze-v0"), ("generate", "lmrl/GuessNumber-v0")])
+def test_runner_values_equal_the_learner_values_and_gae_recomputes_only_bootstrap_rows(tiny_model_dir, mode, env_id):
+    learner, codec = _module(tiny_model_dir, mode, runner_values=True, init_seed=3)
+    _, tok = load_lm(tiny_model_dir)
+    runner = LMPolicyModule(
+        observation_space=codec.observation_space(),
+        action_space=codec.action_space(),
+        inference_only=True,
+        model_config={"model_path": tiny_model_dir, "action_mode": mode, "max_new_tokens": 6, "runner_values": True},
+    )
+    runner.set_state(learner.get_state(inference_only=True))  # the value head travels with the weights
+    batch = _batch(codec, _observations(env_id, 10))
+    explored = runner.forward_exploration(batch)
+    assert Columns.VF_PREDS not in runner.forward_inference(batch)  # greedy acting computes no values
+    full = learner.compute_values(batch)  # the learner's own prompt pass over every row
+    torch.testing.assert_close(explored[Columns.VF_PREDS], full, rtol=1e-4, atol=1e-5)
+    # As RLlib's GAE connector sees a batch: two chunks, each with an appended bootstrap row
+    # (loss-masked) whose VF_PREDS is a copy of the row before; the first chunk ended terminally.
+    vf = explored[Columns.VF_PREDS].clone()
+    vf[4], vf[9] = vf[3], vf[8]
+    batch[Columns.VF_PREDS] = vf
+    batch[Columns.LOSS_MASK] = torch.tensor([1, 1, 1, 1, 0, 1, 1, 1, 1, 0], dtype=torch.bool)
+    batch[Columns.TERMINATEDS] = torch.tensor([0, 0, 0, 1, 0, 0, 0, 0, 0, 0], dtype=torch.bool)
+    values = learner.compute_values(batch)
+    torch.testing.assert_close(values[9], full[9], rtol=1e-4, atol=1e-5)  # bootstrap of the truncated chunk
+    assert values[4] == vf[4]  # after a terminal step: never read by GAE, not recomputed
+    keep = [0, 1, 2, 3, 5, 6, 7, 8]
+    assert torch.equal(values[keep], vf[keep])  # the runner's values, as sent

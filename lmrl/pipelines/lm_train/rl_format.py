@@ -44,7 +44,7 @@ META_KEY = b"lmrl"
 META_FORMAT = "lmrl-rl-prompts"
 
 
-def load_tokenizer(name_or_path: str):
+def policy_tokenizer(name_or_path: str):
     """The tokenizer of a catalog model, local directory or hub id (as ``lmrl train`` loads it).
 
     Raises:
@@ -113,7 +113,7 @@ class RLFormat:
             )
         resolved = resolve_auto(cfg)
         adapter = adapter_config(cfg)
-        tokenizer = load_tokenizer(cfg.policy.model)
+        tokenizer = policy_tokenizer(cfg.policy.model)
         codec = TextCodec(tokenizer, adapter)
         meta = {
             "format": META_FORMAT,

@@ -160,6 +160,10 @@ def module_spec(cfg: RunConfig, model_path: str, obs_space: gym.Space, act_space
             "init_seed": p.init_seed,
             "kl_ref": a.kl_ref_coeff > 0.0,
             "critic": a.advantage_estimator == "gae",  # non-gae estimators are PPO-only (config check)
+            # PPO's GAE reads the values the env runners computed while acting (same weights:
+            # on-policy, synced after every update) instead of a second prompt pass on the learner.
+            # APPO keeps the learner's values: its runners may act on older weights.
+            "runner_values": a.name == "PPO" and a.advantage_estimator == "gae",
             "lora": lora_settings(cfg),
             "choice_scoring": adapter.choice_scoring,
             "choice_temperature": adapter.choice_temperature,
