@@ -1,10 +1,12 @@
 """Screens two-player envs: SmolLM2-135M-Instruct zero-shot (greedy) in one seat against random.
 
-Usage: python benchmarks/probes/versus_random_screen.py ENV_IDS N
+Usage: python benchmarks/probes/versus_random_screen.py ENV_IDS N [SEED] [POLICY]
     ENV_IDS comma-separated multi-agent catalog ids; for each env and each seat, N games
-    from seed 1000 with the model (prompted as `lmrl eval smollm2-135m-instruct --env ID`
-    prompts it) in that seat and the random agent in the others, and N games of random
-    against random on the same seeds. Prints one JSON line per (env, seat); docs/results.md
+    from SEED (default 1000; `lmrl eval` rows use 1000000) with the policy greedy in that
+    seat and the random agent in the others, and N games of random against random on the
+    same seeds. POLICY: default the zero-shot model (prompted as `lmrl eval
+    smollm2-135m-instruct --env ID` prompts it); or a trained policy (an export directory,
+    e.g. runs/NAME/export/shared). Prints one JSON line per (env, seat); docs/results.md
     records the output.
 """
 
@@ -18,21 +20,31 @@ import lmrl.envs
 from lmrl.envs.multiagent import RandomMultiAgent
 from lmrl.envs.rollout import run_episodes
 from lmrl.pipelines.evaluate import PolicyMultiAgent, zero_shot_config, zero_shot_policy
+from lmrl.policies.text_policy import TextPolicy
 
 
 def main() -> None:
     envs, n = sys.argv[1].split(","), int(sys.argv[2])
+    seed = int(sys.argv[3]) if len(sys.argv) > 3 else 1000
+    trained = sys.argv[4] if len(sys.argv) > 4 else None
     for env_id in envs:
         agents = sorted(lmrl.envs.make(env_id).possible_agents)
-        policy = PolicyMultiAgent(zero_shot_policy(zero_shot_config("smollm2-135m-instruct", env_id)))
-        random_ = run_episodes(env_id, {a: RandomMultiAgent(1000 + i) for i, a in enumerate(agents)}, n, 1000)
+        text_policy = (
+            TextPolicy.from_pretrained(trained)
+            if trained
+            else zero_shot_policy(zero_shot_config("smollm2-135m-instruct", env_id))
+        )
+        policy = PolicyMultiAgent(text_policy, seed=seed)
+        random_ = run_episodes(env_id, {a: RandomMultiAgent(seed + i) for i, a in enumerate(agents)}, n, seed)
         for seat in agents:
-            players = {a: RandomMultiAgent(1000 + i) for i, a in enumerate(agents)}
+            players = {a: RandomMultiAgent(seed + i) for i, a in enumerate(agents)}
             players[seat] = policy
             start = time.perf_counter()
-            report = run_episodes(env_id, players, n, 1000)
+            report = run_episodes(env_id, players, n, seed)
             row = {
                 "env": env_id,
+                "policy": trained or "smollm2-135m-instruct (zero-shot)",
+                "seed": seed,
                 "seat": seat,
                 "episodes": n,
                 "model_success": report.success_rate(seat),
