@@ -19,7 +19,7 @@ import time
 import lmrl.envs
 from lmrl.envs.multiagent import RandomMultiAgent
 from lmrl.envs.rollout import run_episodes
-from lmrl.pipelines.evaluate import PolicyMultiAgent, zero_shot_config, zero_shot_policy
+from lmrl.pipelines.evaluate import against_random, zero_shot_config, zero_shot_policy
 from lmrl.policies.text_policy import TextPolicy
 
 
@@ -34,13 +34,10 @@ def main() -> None:
             if trained
             else zero_shot_policy(zero_shot_config("smollm2-135m-instruct", env_id))
         )
-        policy = PolicyMultiAgent(text_policy, seed=seed)
         random_ = run_episodes(env_id, {a: RandomMultiAgent(seed + i) for i, a in enumerate(agents)}, n, seed)
         for seat in agents:
-            players = {a: RandomMultiAgent(seed + i) for i, a in enumerate(agents)}
-            players[seat] = policy
             start = time.perf_counter()
-            report = run_episodes(env_id, players, n, seed)
+            report = against_random(env_id, agents, seat, text_policy, n, seed)  # as `lmrl eval` plays it
             row = {
                 "env": env_id,
                 "policy": trained or "smollm2-135m-instruct (zero-shot)",

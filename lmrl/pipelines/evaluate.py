@@ -17,7 +17,7 @@ import torch
 import lmrl.envs
 from lmrl.envs.adapter import user_turn
 from lmrl.envs.agents import ExpertAgent, RandomAgent
-from lmrl.envs.rollout import RolloutReport, run_episodes
+from lmrl.envs.rollout import MultiAgentReport, RolloutReport, run_episodes
 from lmrl.errors import PolicyError
 from lmrl.pipelines.config import RunConfig
 from lmrl.pipelines.rl.multiagent import MULTIAGENT_FILE
@@ -264,6 +264,30 @@ class PolicyMultiAgent:
         return self.policy.act([obs], greedy=self.greedy, generator=self.generator)[0]
 
 
+def against_random(
+    env_id: str, agents: list[str], seat: str, policy: TextPolicy, n: int, seed: int, env_kwargs: dict[str, Any] | None = None
+) -> MultiAgentReport:
+    """``n`` games with ``policy`` greedy in ``seat`` and random agents in the other seats.
+
+    Args:
+        env_id: A multi-agent catalog id.
+        agents: Every seat, sorted (seat ``i``'s random agent is seeded ``seed + i``).
+        seat: The policy's seat.
+        policy: The policy.
+        n: Games (seeds ``seed .. seed + n - 1``).
+        seed: First seed.
+        env_kwargs: Constructor keyword arguments for the env.
+
+    Returns:
+        The report of the games, per seat.
+    """
+    from lmrl.envs.multiagent import RandomMultiAgent
+
+    players: dict[str, Any] = {a: RandomMultiAgent(seed + i) for i, a in enumerate(agents)}
+    players[seat] = PolicyMultiAgent(policy, greedy=True, seed=seed)
+    return run_episodes(env_id, players, n, seed, env_kwargs)
+
+
 def evaluate_multiagent(
     export_dir: str | Path,
     n: int = 100,
@@ -312,10 +336,10 @@ def evaluate_multiagent(
     with_sampled = sampled
     sampled = run_episodes(env_id, seat_plan(False, None), n, seed, kwargs) if with_sampled else None
     versus_random = {}
+    seats = sorted(set(plan["policies"]) | set(plan["scripted"]))
     for agent in llm_agents:
-        players = {a: RandomMultiAgent(seed + i) for i, a in enumerate(sorted(set(plan["policies"]) | set(plan["scripted"])))}
-        players[agent] = PolicyMultiAgent(policies[plan["policies"][agent]], greedy=True, seed=seed)
-        versus_random[agent] = run_episodes(env_id, players, n, seed, kwargs).success_rate(agent)
+        report = against_random(env_id, seats, agent, policies[plan["policies"][agent]], n, seed, kwargs)
+        versus_random[agent] = report.success_rate(agent)
     random_ = run_episodes(env_id, RandomMultiAgent(seed), n, seed, kwargs)
     expert = run_episodes(env_id, ExpertMultiAgent(), n, seed, kwargs)
 

@@ -258,7 +258,7 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
     @torch.no_grad()
     def _act(self, batch: dict[str, Any], greedy: bool) -> dict[str, Any]:
         obs = batch[Columns.OBS]
-        values = self.runner_values and not greedy  # exploration feeds training; inference does not
+        with_values = self.runner_values and not greedy  # exploration feeds training; inference does not
         if self.action_mode == "choose":
             logits, feats = self._choose_logits(self.lm, obs)  # (B, K), (B, H)
             dist = TorchCategorical.from_logits(logits)
@@ -279,17 +279,17 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
                     self.temperature,
                     rows,
                     self.max_new_tokens,
-                    features=values,
+                    features=with_values,
                 )
             token_logp = drawn.token_logp  # (B, T), 0 after the first EOS
-            feats = drawn.features.float() if values else None
+            feats = drawn.features
             out = {
                 Columns.ACTIONS: drawn.tokens,  # (B, T)
                 Columns.ACTION_LOGP: token_logp.sum(-1),  # (B,)
                 Columns.ACTION_DIST_INPUTS: token_logp,  # (B, T): what the token-level ratios need
             }
-        if values:
-            out[Columns.VF_PREDS] = self.value_head(self.value_norm(feats)).squeeze(-1)
+        if with_values:
+            out[Columns.VF_PREDS] = self._value(feats.float())
         return out
 
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
@@ -360,12 +360,12 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
         if self.value_head is None:
             raise RuntimeError("an inference-only module (an env runner's) has no value head; values come from the learner")
         if embeddings is not None:
-            return self.value_head(self.value_norm(embeddings)).squeeze(-1)
+            return self._value(embeddings)
         obs = batch[Columns.OBS]
         ids, mask = obs["prompt_ids"], obs["prompt_mask"]
         values = torch.zeros(ids.shape[0], device=ids.device)
         need = torch.ones(ids.shape[0], dtype=torch.bool, device=ids.device)
-        if self.runner_values and Columns.VF_PREDS in batch and Columns.LOSS_MASK in batch:
+        if Columns.VF_PREDS in batch and Columns.LOSS_MASK in batch:  # sent by runner_values runners
             # The runner's values for the steps it acted on; a prompt pass only for each chunk's
             # appended bootstrap row (loss-masked), and not even there after a terminal step.
             values = batch[Columns.VF_PREDS].to(values).clone()
@@ -376,6 +376,9 @@ class LMPolicyModule(TorchRLModule, ValueFunctionAPI, TargetNetworkAPI, Inferenc
         with torch.no_grad(), self._amp():
             for i in range(0, len(rows), VALUE_CHUNK):
                 at = rows[i : i + VALUE_CHUNK]
-                feats = lm_ops.prompt_features(self.lm, ids[at], mask[at]).float()
-                values[at] = self.value_head(self.value_norm(feats)).squeeze(-1)
+                values[at] = self._value(lm_ops.prompt_features(self.lm, ids[at], mask[at]).float())
         return values
+
+    def _value(self, features: torch.Tensor) -> torch.Tensor:
+        """(B,) the value head's estimate from (B, H) prompt features."""
+        return self.value_head(self.value_norm(features)).squeeze(-1)

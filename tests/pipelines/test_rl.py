@@ -12,7 +12,7 @@ import torch
 from conftest import tiny_run_config
 from ray.rllib.core.columns import Columns
 from ray.rllib.evaluation.postprocessing import Postprocessing
-from rllib_helpers import sample_learner_batch
+from rllib_helpers import learner_batch, sample_learner_batch
 
 import lmrl.envs
 from lmrl.pipelines.rl.builder import build_algorithm_config
@@ -366,19 +366,16 @@ def test_env_runners_hold_inference_weights_only(ray_session, tiny_model_dir, tm
             without = copy.deepcopy(episodes)
             for e in without:
                 del e.extra_model_outputs[Columns.VF_PREDS]
-            learner_ = algo.learner_group._learner
-
             rows_seen = []
             hook = learner.lm.register_forward_hook(lambda m, args, kw, out: rows_seen.append(kw["input_ids"].shape[0]),
                                                     with_kwargs=True)  # fmt: skip
 
             def targets(eps):
                 rows_seen.clear()
-                out = learner_._learner_connector(rl_module=learner_.module, batch={}, episodes=eps, shared_data={})
-                return out["default_policy"][Postprocessing.VALUE_TARGETS], sum(rows_seen)
+                return learner_batch(algo, eps)[Postprocessing.VALUE_TARGETS], sum(rows_seen)
 
             assert any(not e.is_terminated for e in episodes)  # a truncated chunk needs its bootstrap value
-            (fast, fast_rows), (slow, slow_rows) = targets(copy.deepcopy(episodes)), targets(without)
+            (fast, fast_rows), (slow, slow_rows) = targets(episodes), targets(without)
             hook.remove()
             torch.testing.assert_close(fast, slow, rtol=1e-4, atol=1e-5)
             assert 0 < fast_rows <= len(episodes) < slow_rows  # a prompt pass for bootstrap rows only

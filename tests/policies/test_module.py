@@ -16,12 +16,13 @@ from lmrl.policies.module import REF_LOGP, LMPolicyModule
 _observations = random_walk_observations
 
 
-def _module(model_dir: str, mode: str, **extra) -> tuple[LMPolicyModule, TextCodec]:
+def _module(model_dir: str, mode: str, inference_only: bool = False, **extra) -> tuple[LMPolicyModule, TextCodec]:
     _, tok = load_lm(model_dir)
     codec = TextCodec(tok, AdapterConfig(action_mode=mode))
     module = LMPolicyModule(
         observation_space=codec.observation_space(),
         action_space=codec.action_space(),
+        inference_only=inference_only,
         model_config={"model_path": model_dir, "action_mode": mode, "max_new_tokens": 6, **extra},
     )
     return module, codec
@@ -149,13 +150,7 @@ def test_mask_after_eos_keeps_gradients_where_the_sequence_runs():
 @pytest.mark.parametrize(("mode", "env_id"), [("choose", "lmrl/Maze-v0"), ("generate", "lmrl/GuessNumber-v0")])
 def test_runner_values_equal_the_learner_values_and_gae_recomputes_only_bootstrap_rows(tiny_model_dir, mode, env_id):
     learner, codec = _module(tiny_model_dir, mode, runner_values=True, init_seed=3)
-    _, tok = load_lm(tiny_model_dir)
-    runner = LMPolicyModule(
-        observation_space=codec.observation_space(),
-        action_space=codec.action_space(),
-        inference_only=True,
-        model_config={"model_path": tiny_model_dir, "action_mode": mode, "max_new_tokens": 6, "runner_values": True},
-    )
+    runner, _ = _module(tiny_model_dir, mode, inference_only=True, runner_values=True)
     runner.set_state(learner.get_state(inference_only=True))  # the value head travels with the weights
     batch = _batch(codec, _observations(env_id, 10))
     explored = runner.forward_exploration(batch)
