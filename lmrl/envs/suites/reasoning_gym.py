@@ -8,6 +8,7 @@ dataset's own ``score_answer``. Each dataset registered here passed
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -115,10 +116,11 @@ def clean_answer(text: str, max_chars: int = MAX_ACTION_CHARS) -> str:
 
 
 @lru_cache(maxsize=32)
-def _dataset(name: str, size: int, seed: int, config: tuple) -> Any:
+def _dataset(name: str, size: int, seed: int, config_json: str) -> Any:
+    """The dataset, cached per (name, size, seed, config); the config as sorted JSON (YAML lists hash)."""
     import reasoning_gym
 
-    return reasoning_gym.create_dataset(name, size=size, seed=seed, **dict(config))
+    return reasoning_gym.create_dataset(name, size=size, seed=seed, **json.loads(config_json))
 
 
 class ReasoningGymEnv(TextEnv):
@@ -232,9 +234,7 @@ class ReasoningGymEnv(TextEnv):
         self.config = dict(config or {})
         self.partial_credit = bool(partial_credit)
         try:
-            self.dataset = _dataset(
-                dataset, self.size, self.dataset_seed, tuple(sorted(self.config.items()))
-            )
+            self.dataset = _dataset(dataset, self.size, self.dataset_seed, self._config_json())
         except Exception as exc:
             raise ConfigError(
                 f"reasoning-gym could not create dataset {dataset!r} with config {self.config}: "
@@ -249,6 +249,10 @@ class ReasoningGymEnv(TextEnv):
         self.index = 0
         self.entry: dict[str, Any] = {}
 
+    def _config_json(self) -> str:
+        """The dataset config as sorted JSON: the cache key, and what ``create_dataset`` receives."""
+        return json.dumps(self.config, sort_keys=True)
+
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["dataset"] = state["_held_out"] = None  # rebuilt from its arguments: can be large
@@ -256,8 +260,7 @@ class ReasoningGymEnv(TextEnv):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        config = tuple(sorted(self.config.items()))
-        self.dataset = _dataset(self.dataset_name, self.size, self.dataset_seed, config)
+        self.dataset = _dataset(self.dataset_name, self.size, self.dataset_seed, self._config_json())
 
     def _reset(self, options: dict[str, Any] | None) -> tuple[str, tuple[str, ...], dict[str, Any]]:
         seed, self.split = self._requested_seed, "train"
@@ -293,9 +296,8 @@ class ReasoningGymEnv(TextEnv):
         if self.split != "held_out":
             return self.dataset
         if self._held_out is None:
-            config = tuple(sorted(self.config.items()))
             seed = self.held_out_dataset_seed
-            self._held_out = _dataset(self.dataset_name, self.size, seed, config)
+            self._held_out = _dataset(self.dataset_name, self.size, seed, self._config_json())
         return self._held_out
 
     def score(self, answer: str) -> float:

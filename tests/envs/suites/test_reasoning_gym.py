@@ -95,6 +95,18 @@ def test_held_out_env_pickles_without_its_datasets():
     assert copy.entry == env.entry and copy.episode_dataset is env.episode_dataset  # the cache
 
 
+def test_dataset_config_may_hold_lists_as_yaml_writes_them():
+    """A dataset config with a list value (``operators: ["+", "-"]`` from a YAML config) builds the
+    dataset, keeps it held-out and pickled, and really restricts the problems."""
+    config = {"min_terms": 2, "max_terms": 2, "max_digits": 2, "operators": ["+", "-"], "allow_negation": False}
+    env = lmrl.envs.make("rg/basic_arithmetic-v0", config=config).unwrapped
+    questions = [env.reset(seed=s)[0]["text"] for s in (*range(20), HELD_OUT_SEED)]
+    assert all(("*" not in q and "/" not in q) for q in questions)
+    assert pickle.loads(pickle.dumps(env)).entry == env.entry
+    with pytest.raises(ConfigError, match="could not create dataset 'basic_arithmetic'"):
+        lmrl.envs.make("rg/basic_arithmetic-v0", config={"operators": ["^"]})
+
+
 def test_partial_credit_off_rewards_only_correct_answers():
     """The default scorer gives len(ref) / len(answer) when the reference is inside the answer
     ('-40' for -4 scores 2/3): ``partial_credit=False`` rewards a correct answer only."""
