@@ -117,7 +117,7 @@ def clean_answer(text: str, max_chars: int = MAX_ACTION_CHARS) -> str:
 
 @lru_cache(maxsize=32)
 def _dataset(name: str, size: int, seed: int, config_json: str) -> Any:
-    """The dataset, cached per (name, size, seed, config); the config as sorted JSON (YAML lists hash)."""
+    """The dataset, cached per (name, size, seed, config); the config comes as sorted JSON so lists can be in the key."""
     import reasoning_gym
 
     return reasoning_gym.create_dataset(name, size=size, seed=seed, **json.loads(config_json))
