@@ -273,7 +273,7 @@ def test_shipped_train_examples_load():
     assert set(loaded) == {"pretrain_envs.yaml", "sft_maze.yaml", "reward_maze.yaml", "sft_chatterbot.yaml", "sft_tictactoe.yaml",
                            "sft_maze_smollm2.yaml", "sft_guess_number_smollm2.yaml", "sft_babyai_gotoobj_smollm2.yaml",
                            "sft_rg_arith_smollm2.yaml"}
-    for name in ("sft_maze_smollm2.yaml", "sft_guess_number_smollm2.yaml", "sft_babyai_gotoobj_smollm2.yaml", "sft_rg_arith_smollm2.yaml"):
+    for name in sorted(n for n in loaded if n.endswith("_smollm2.yaml")):
         smollm2 = loaded[name]
         assert smollm2.model.init == "smollm2-135m-instruct" and smollm2.lora is not None
     assert loaded["sft_guess_number_smollm2.yaml"].data.eval  # its own held-out file: 16 distinct prompts in all
