@@ -49,6 +49,7 @@ AGENT_TASKS: dict[str, tuple[str, str]] = {
 FOLDS: dict[str, int] = {"train": 0, "dev": 10_000, "test": 20_000}
 SEEDS_PER_FOLD = 1000
 _UNKNOWN = "Unknown action"  # how the simulator answers text it cannot parse
+_RECIPE = "Directions:"  # in CookingWorld's answer to `read cookbook` (and `examine cookbook`)
 #: Default step limit per game: above the longest gold path over train seeds 0-199
 #: (CookingWorld's is 114 steps at the default parameters, the others' at most 34).
 MAX_STEPS: dict[str, int] = {game: 150 if game == "cookingworld" else 50 for game in GAMES.values()}
@@ -147,7 +148,8 @@ class TextWorldExpressEnv(TextEnv):
     ## Arguments
     ```python
     lmrl.envs.make("twx/Coin-v0", game_params="numLocations=3,includeDoors=0",
-                   game_fold="train", max_steps=50, invalid_action_penalty=-0.1, show_look=True)
+                   game_fold="train", max_steps=50, invalid_action_penalty=-0.1, show_look=True,
+                   show_recipe=False)
     ```
     * ``game``: the TextWorld-Express game (set by each id).
     * ``game_params``: the game's generation parameters, ``"key=value,..."`` or a
@@ -160,6 +162,11 @@ class TextWorldExpressEnv(TextEnv):
       reach 114 steps, 50 for the others).
     * ``invalid_action_penalty``: reward for a non-admissible action (<= 0).
     * ``show_look``: add the room description and the inventory after each observation.
+    * ``show_recipe``: CookingWorld: once the agent has read the cookbook, every later
+      observation ends with the recipe (``The recipe you read:`` and its ingredients and
+      directions). The game shows it once, in answer to ``read cookbook``; an agent that sees
+      one observation at a time (single-turn prompts) has forgotten it by the cooking step.
+      Off by default: the game as TextWorld-Express plays it.
     * ``render_mode``: ``"ansi"`` or ``"human"`` (the observation text).
 
     The expert replays TextWorld-Express's gold action sequence; it is an expert
@@ -176,7 +183,9 @@ class TextWorldExpressEnv(TextEnv):
     held_out_split: ClassVar[bool] = True
 
     @classmethod
-    def agent_instructions(cls, game: str = "coin", max_steps: int = 50, **_: Any) -> str:
+    def agent_instructions(
+        cls, game: str = "coin", max_steps: int = 50, show_recipe: bool = False, **_: Any
+    ) -> str:
         """The chat system message: the game and how a turn goes, not the adapter's seeds and folds.
 
         Example:
@@ -184,10 +193,11 @@ class TextWorldExpressEnv(TextEnv):
             You are playing Simon Says, a TextWorld-Express text game: do exactly what Simon says, one order at a time.
         """
         name, task = AGENT_TASKS.get(game, (game, "carry out the task the game describes"))
+        recipe = " (and the recipe, once you have read it)" if show_recipe else ""
         return (
             f"You are playing {name}, a TextWorld-Express text game: {task}.\n\n"
             "Each turn you read the task, what just happened, the room you are in and your "
-            "inventory, then choose one of the listed actions.\n\n"
+            f"inventory{recipe}, then choose one of the listed actions.\n\n"
             "Rewards: the game's score (0 to 1) rises as you complete the task. The game ends "
             f"when the task is done or failed, or after {max_steps} steps.\n\n"
             "Answer with the action only."
@@ -201,10 +211,11 @@ class TextWorldExpressEnv(TextEnv):
         max_steps: int = 50,
         invalid_action_penalty: float = -0.1,
         show_look: bool = True,
+        show_recipe: bool = False,
         render_mode: str | None = None,
     ) -> None:
         super().__init__(render_mode=render_mode)
-        self.show_look = bool(show_look)
+        self.show_look, self.show_recipe = bool(show_look), bool(show_recipe)
         if game not in GAMES.values():
             raise ConfigError(f"game must be one of {sorted(GAMES.values())}, got {game!r}")
         if game_fold not in FOLDS:
@@ -227,6 +238,7 @@ class TextWorldExpressEnv(TextEnv):
         self._gold: list[str] = []
         self._gold_pos = 0
         self._on_gold_path = True
+        self._recipe = ""  # the cookbook's text once read (show_recipe)
 
     # --- the simulator ----------------------------------------------------------------------
     def _simulator(self) -> Any:
@@ -264,7 +276,7 @@ class TextWorldExpressEnv(TextEnv):
             self.game_seed = FOLDS[self.fold] + seed % SEEDS_PER_FOLD
         else:
             self.game_seed = FOLDS[self.fold] + int(self.np_random.integers(SEEDS_PER_FOLD))
-        self.history, self.steps = [], 0
+        self.history, self.steps, self._recipe = [], 0, ""
         sim = self._simulator()
         self._infos = self._parse(sim.generateNewGameJSON(self.game_seed, self.fold, True))
         self._infos["taskDescription"] = str(sim.getTaskDescription())
@@ -303,6 +315,8 @@ class TextWorldExpressEnv(TextEnv):
         before = float(self._infos["score"])
         self._infos = {**infos, "taskDescription": task}
         reward = float(self._infos["score"]) - before
+        if self.show_recipe and _RECIPE in self._infos["observation"]:
+            self._recipe = self._infos["observation"].strip()
         success, failure = bool(self._infos["tasksuccess"]), bool(self._infos["taskfailure"])
         text = self._text(self._infos["observation"])
         terminated = success or failure
@@ -316,6 +330,13 @@ class TextWorldExpressEnv(TextEnv):
             parts.append(look)
         if self.show_look and self._infos.get("inventory"):
             parts.append(str(self._infos["inventory"]).strip())
+        if self._recipe and self._recipe != event.strip():
+            recipe = (
+                self._recipe[self._recipe.find("Ingredients:") :]
+                if "Ingredients:" in self._recipe
+                else self._recipe
+            )
+            parts.append("The recipe you read:\n" + recipe)
         return "\n".join(parts)
 
     def _info(self, invalid: bool = False) -> dict[str, Any]:

@@ -140,3 +140,38 @@ def test_step_limit_truncates():
     flags = [env.step("banana")[3] for _ in range(3)]
     assert flags == [False, False, True]
     env.close()
+
+
+def test_show_recipe_keeps_the_cookbook_in_view_after_reading_it():
+    """CookingWorld shows the recipe once; with show_recipe every later observation ends with it."""
+    kwargs = {"game_params": "numLocations=1,numIngredients=1,numDistractorItems=0,includeDoors=0"}
+    shown, plain = (
+        lmrl.envs.make("twx/CookingWorld-v0", show_recipe=flag, **kwargs) for flag in (True, False)
+    )
+    texts: dict[bool, list[str]] = {True: [], False: []}
+    for env in (shown, plain):
+        env.reset(seed=HELD_OUT_SEED)
+        for _ in range(5):  # look around, take cookbook, read cookbook, take knife, open fridge
+            obs, *_ = env.step(env.unwrapped.expert_action())
+            texts[env.unwrapped.show_recipe].append(obs["text"])
+    assert (
+        "Directions:" in texts[True][2] and texts[True][2] == texts[False][2]
+    )  # the reading itself
+    assert all("The recipe you read:" not in t for t in texts[True][:3] + texts[False])
+    reading = texts[True][2]
+    recipe = reading[
+        reading.index("Ingredients:") : reading.index("prepare meal") + len("prepare meal")
+    ]
+    for text in texts[True][3:]:  # after it: the recipe, from its ingredients on, at the end
+        assert text.endswith("\nThe recipe you read:\n" + recipe)
+    copy = pickle.loads(pickle.dumps(shown.unwrapped))  # replayed mid-episode, recipe kept
+    assert copy.step(copy.expert_action())[0]["text"].endswith(
+        texts[True][-1].split("The recipe you read:")[1]
+    )
+    obs, _ = shown.reset(seed=HELD_OUT_SEED)  # a new episode forgets it
+    assert "The recipe you read:" not in obs["text"]
+    assert "and the recipe, once you have read it" in twx.TextWorldExpressEnv.agent_instructions(
+        game="cookingworld", show_recipe=True
+    )
+    for env in (shown, plain, copy):
+        env.close()

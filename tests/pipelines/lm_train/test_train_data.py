@@ -272,11 +272,14 @@ def test_shipped_train_examples_load():
     loaded = {p.name: load_config_as(FinetuneConfig if "pretrain" not in p.name else PretrainConfig, p) for p in root.glob("*.yaml")}
     assert set(loaded) == {"pretrain_envs.yaml", "sft_maze.yaml", "reward_maze.yaml", "sft_chatterbot.yaml", "sft_tictactoe.yaml",
                            "sft_maze_smollm2.yaml", "sft_guess_number_smollm2.yaml", "sft_babyai_gotoobj_smollm2.yaml",
-                           "sft_rg_arith_smollm2.yaml"}
+                           "sft_rg_arith_smollm2.yaml", "sft_tictactoe_smollm2.yaml", "sft_cookingworld_smollm2.yaml"}
     for name in sorted(n for n in loaded if n.endswith("_smollm2.yaml")):
         smollm2 = loaded[name]
         assert smollm2.model.init == "smollm2-135m-instruct" and smollm2.lora is not None
     assert loaded["sft_guess_number_smollm2.yaml"].data.eval  # its own held-out file: 16 distinct prompts in all
+    # The demos' prompts run to 649 tokens (CookingWorld) and 327 (TicTacToe): max_length keeps them whole.
+    assert loaded["sft_cookingworld_smollm2.yaml"].data.max_length >= 649
+    assert loaded["sft_tictactoe_smollm2.yaml"].data.max_length >= 327
     assert loaded["reward_maze.yaml"].task == "reward_model" and loaded["sft_maze.yaml"].task == "sft"
     assert loaded["sft_tictactoe.yaml"].task == "sft" and loaded["sft_tictactoe.yaml"].training.steps == 1500
 
