@@ -23,8 +23,20 @@ from lmrl.policies.lm import load_lm
 from lmrl.policies.sampler import RowSampling, sample
 
 META_FILE = "lmrl.json"
-#: Observations scored at once in choose mode (bounds the candidates' KV-cache copies).
-CHOICE_CHUNK = 16
+#: Prompt-candidate pairs scored at once in choose mode: the shared prompt's KV cache is copied
+#: once per candidate, so this bounds those copies (16 observations of 8 candidates; with 48
+#: candidates, 2 observations: at SmolLM2's size and 600-token prompts a pair holds ~28 MB).
+CHOICE_PAIRS = 128
+
+
+def choice_chunk_rows(candidates: int) -> int:
+    """Observations to score at once when each has up to ``candidates`` admissible actions.
+
+    Example:
+        >>> choice_chunk_rows(8), choice_chunk_rows(9), choice_chunk_rows(48), choice_chunk_rows(500)
+        (16, 14, 2, 1)
+    """
+    return max(1, CHOICE_PAIRS // max(1, candidates))
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
@@ -111,8 +123,11 @@ class TextPolicy:
             return torch.where(b["action_mask"] > 0, scores / self.temperature, lm_ops.NEG)
         temperature = self.adapter.choice_temperature or self.temperature
         # In chunks: the shared prompt's KV cache is repeated once per candidate, which at a real
-        # model's size (SmolLM2: 30 layers, 384-token chat prompts, 8 candidates) is ~0.1 GB a row.
-        n, rows = len(b["prompt_ids"]), CHOICE_CHUNK
+        # model's size (SmolLM2: 30 layers, 384-token chat prompts, 8 candidates) is ~0.1 GB a row,
+        # and 1.3 GB a row with 48 candidates and 600-token prompts (CookingWorld): the chunk holds
+        # CHOICE_PAIRS prompt-candidate pairs, not a fixed number of rows.
+        n = len(b["prompt_ids"])
+        rows = choice_chunk_rows(int(b["action_mask"].sum(-1).max()) if n else 1)
         parts = [
             lm_ops.choice_logits(self.lm, {k: v[i : i + rows] for k, v in b.items()}, self.adapter.choice_scoring, temperature)[0]
             for i in range(0, n, rows)

@@ -202,3 +202,28 @@ def test_max_tokens_and_stop(policies):
     assert actions[0].startswith(cut.completions[0].text) and len(cut.completions[0].text) < len(actions[0])
     (stopped,) = decode(choose, [DecodeRequest(text, actions, SamplingParams(temperature=0, stop=(" order",)))])
     assert (stopped.completions[0].text, stopped.completions[0].finish_reason) == ("What is your", "stop")
+
+
+def test_choose_scoring_in_pair_chunks_equals_one_chunk(policies, monkeypatch):
+    """The chunk holds CHOICE_PAIRS prompt-candidate pairs (KV-cache copies), whatever the rows."""
+    from lmrl.policies import lm_ops, text_policy
+
+    policy = policies["choose"]
+    states = _dialogue_states(2)[:12]
+    b = policy.encode(states)
+    k = int(b["action_mask"].sum(-1).max())
+    assert k > 1
+    whole = policy.choice_logits(b)  # 12 rows x k <= 128 pairs: one chunk
+    chunks: list[int] = []
+    real = lm_ops.choice_logits
+
+    def counted(lm, obs, *args, **kwargs):
+        chunks.append(len(obs["prompt_ids"]))
+        return real(lm, obs, *args, **kwargs)
+
+    monkeypatch.setattr(lm_ops, "choice_logits", counted)
+    monkeypatch.setattr(text_policy, "CHOICE_PAIRS", 2 * k + 1)  # two rows a chunk
+    split = policy.choice_logits(b)
+    assert chunks == [2] * 6
+    assert torch.allclose(split, whole, atol=1e-5)
+    assert text_policy.choice_chunk_rows(k) == 2 and text_policy.choice_chunk_rows(10 * (2 * k + 1)) == 1
