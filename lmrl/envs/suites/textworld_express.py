@@ -238,7 +238,7 @@ class TextWorldExpressEnv(TextEnv):
         self._gold: list[str] = []
         self._gold_pos = 0
         self._on_gold_path = True
-        self._recipe = ""  # the cookbook's text once read (show_recipe)
+        self._recipe = ""  # the cookbook's recipe once read, from its ingredients on (show_recipe)
 
     # --- the simulator ----------------------------------------------------------------------
     def _simulator(self) -> Any:
@@ -316,7 +316,8 @@ class TextWorldExpressEnv(TextEnv):
         self._infos = {**infos, "taskDescription": task}
         reward = float(self._infos["score"]) - before
         if self.show_recipe and _RECIPE in self._infos["observation"]:
-            self._recipe = self._infos["observation"].strip()
+            read = self._infos["observation"].strip()
+            self._recipe = read[read.find("Ingredients:") :] if "Ingredients:" in read else read
         success, failure = bool(self._infos["tasksuccess"]), bool(self._infos["taskfailure"])
         text = self._text(self._infos["observation"])
         terminated = success or failure
@@ -330,13 +331,8 @@ class TextWorldExpressEnv(TextEnv):
             parts.append(look)
         if self.show_look and self._infos.get("inventory"):
             parts.append(str(self._infos["inventory"]).strip())
-        if self._recipe and self._recipe != event.strip():
-            recipe = (
-                self._recipe[self._recipe.find("Ingredients:") :]
-                if "Ingredients:" in self._recipe
-                else self._recipe
-            )
-            parts.append("The recipe you read:\n" + recipe)
+        if self._recipe and _RECIPE not in event:  # not when the event is the reading itself
+            parts.append("The recipe you read:\n" + self._recipe)
         return "\n".join(parts)
 
     def _info(self, invalid: bool = False) -> dict[str, Any]:
